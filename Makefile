@@ -1,0 +1,45 @@
+# Two commands: `make demo` and `make test`. Each sets up .venv from the pinned lock file first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+DEMO_DIR ?= demo-shop
+DEMO_CUSTOMERS ?= 20000
+
+.PHONY: demo test setup lock docs bench clean
+
+setup: $(STAMP)
+
+$(STAMP): requirements.lock pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Tenure needs Python 3.11+ (set PYTHON=python3.11)"'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -r requirements.lock
+	$(BIN)/python -m pip install -q --no-deps -e .
+	touch $(STAMP)
+
+demo: $(STAMP)
+	rm -rf $(DEMO_DIR)
+	$(BIN)/tenure init $(DEMO_DIR)
+	$(BIN)/tenure generate --customers $(DEMO_CUSTOMERS) --seed 7 --out $(DEMO_DIR)/input
+	$(BIN)/tenure ingest customers $(DEMO_DIR)/input/customers.parquet --workspace $(DEMO_DIR)
+	$(BIN)/tenure ingest orders $(DEMO_DIR)/input/orders.parquet --workspace $(DEMO_DIR)
+	$(BIN)/tenure ingest order_items $(DEMO_DIR)/input/order_items.parquet --workspace $(DEMO_DIR)
+	$(BIN)/tenure ingest events $(DEMO_DIR)/input/events.parquet --workspace $(DEMO_DIR)
+	$(BIN)/tenure status --workspace $(DEMO_DIR)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -n 2 -q $(PYTEST_ARGS)
+
+# Regenerate the lock file from pyproject ranges (a maintainer's step, not part of set-up).
+lock:
+	rm -rf .lockenv && $(PYTHON) -m venv .lockenv
+	.lockenv/bin/pip install -q -e '.[postgres,dev]'
+	.lockenv/bin/pip freeze --exclude-editable | grep -v '^tenure' > requirements.lock
+	rm -rf .lockenv
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/ingest.py
+
+clean:
+	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache .hypothesis

@@ -1,0 +1,61 @@
+"""The `tenure` command: thin Typer commands that parse, call the Python API and print.
+
+`main()` is the console script. A TenureError becomes one line on stderr and its exit code
+(2 for a user's mistake); anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from rich.console import Console
+
+from tenure.errors import TenureError
+
+app = typer.Typer(
+    name="tenure",
+    help="Customer lifecycle engine: load a shop's data, see where every customer stands, act on it.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+err_console = Console(stderr=True)
+
+
+def _register() -> None:
+    from tenure.cli import generate, ingest, workspace
+
+    workspace.register(app)
+    ingest.register(app)
+    generate.register(app)
+
+
+_register()
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        app(args=argv, standalone_mode=False)
+    except TenureError as exc:
+        err_console.print(f"[bold red]error:[/] {exc.message}", highlight=False, soft_wrap=True)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        err_console.print("interrupted; nothing was half-written")
+        return 130
+    except Exception as exc:  # click's own usage errors
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            return exc.exit_code
+        if isinstance(exc, click.exceptions.Exit):
+            return exc.exit_code
+        if isinstance(exc, click.exceptions.Abort):
+            return 1
+        raise
+    return 0
+
+
+def run() -> None:  # pragma: no cover - console script
+    sys.exit(main())

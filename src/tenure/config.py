@@ -1,0 +1,163 @@
+"""tenure.toml: the validated settings of a workspace, and the commented file `tenure init` writes.
+
+Every setting is a Pydantic field with a description and a default; the template written by
+`tenure init` is rendered from these fields, so it cannot drift from what is validated.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from tenure.errors import ConfigError
+
+CONFIG_FILE = "tenure.toml"
+ENTITIES = ("customers", "orders", "order_items", "events")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+class WorkspaceSettings(_Section):
+    timezone: str = Field(
+        "UTC",
+        description="IANA time zone of the shop (e.g. Europe/London). Timestamps without a zone "
+        "are read in it, zoned ones are converted to it, and days end at midnight in it.",
+    )
+    currency: str = Field(
+        "USD",
+        description="ISO 4217 code given to amounts whose source names no currency.",
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}; use an IANA name such as 'Europe/London'")
+        return value
+
+    @field_validator("currency")
+    @classmethod
+    def _iso_currency(cls, value: str) -> str:
+        if len(value) != 3 or not value.isalpha():
+            raise ValueError(f"{value!r} is not a three-letter ISO 4217 code such as 'EUR'")
+        return value.upper()
+
+
+class WarehouseSettings(_Section):
+    backend: Literal["duckdb"] = Field(
+        "duckdb",
+        description="Analytics engine. 'duckdb' is embedded and needs no set-up.",
+    )
+    path: str = Field(
+        "warehouse.duckdb",
+        description="The DuckDB warehouse file, relative to the workspace folder.",
+    )
+
+
+class IngestSettings(_Section):
+    max_quarantine_share: float = Field(
+        0.01,
+        ge=0.0,
+        le=1.0,
+        description="Largest share of input rows an ingest may quarantine. Above it the load is "
+        "rolled back (the rejected rows are still written to quarantine/) and the command exits 2.",
+    )
+    mapping: dict[Literal["customers", "orders", "order_items", "events"], dict[str, str]] = Field(
+        default_factory=dict,
+        description="Column mappings for the generic preset, one table per entity: "
+        "canonical field = source column. `--map` on the command line wins over these.",
+        json_schema_extra={
+            "example": '[ingest.mapping.orders]\norder_id = "OrderNumber"\nordered_at = "Created"'
+        },
+    )
+
+
+class Settings(_Section):
+    workspace: WorkspaceSettings = Field(default_factory=WorkspaceSettings)
+    warehouse: WarehouseSettings = Field(default_factory=WarehouseSettings)
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
+
+
+def load_settings(path: Path) -> Settings:
+    """Read and validate tenure.toml; errors name the file, the field and the problem."""
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path} not found", fix="run `tenure init` to create a workspace")
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}")
+    try:
+        return Settings.model_validate(raw)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"])
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown setting (see docs/configuration.md for the settings there are)"
+        raise ConfigError(f"{path}: {field}: {msg}")
+
+
+def setting_names(model: type[BaseModel] = Settings, prefix: str = "") -> list[str]:
+    """Dotted names of every leaf setting, e.g. 'ingest.max_quarantine_share'."""
+    names: list[str] = []
+    for name, field in model.model_fields.items():
+        sub = field.annotation
+        if isinstance(sub, type) and issubclass(sub, BaseModel):
+            names += setting_names(sub, f"{prefix}{name}.")
+        else:
+            names.append(f"{prefix}{name}")
+    return names
+
+
+def _toml_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    raise TypeError(f"no TOML rendering for {value!r}")
+
+
+def render_template(settings: Settings | None = None) -> str:
+    """The commented tenure.toml: every setting with its description and its value."""
+    settings = settings or Settings()
+    lines = [
+        "# tenure.toml: the settings of this Tenure workspace.",
+        "# Every setting is listed with its default; docs/configuration.md explains each one.",
+        "",
+    ]
+    for section, field in Settings.model_fields.items():
+        model = getattr(settings, section)
+        lines.append(f"[{section}]")
+        tables: list[str] = []
+        for name, sub in type(model).model_fields.items():
+            value = getattr(model, name)
+            doc = [f"# {line}" for line in _wrap(sub.description or "")]
+            if isinstance(value, dict):
+                example = (sub.json_schema_extra or {}).get("example", "")
+                tables += ["", *doc, "# Example:", *[f"# {ln}" for ln in str(example).splitlines()]]
+                continue
+            lines += [*doc, f"{name} = {_toml_value(value)}", ""]
+        lines += tables
+        lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _wrap(text: str, width: int = 96) -> list[str]:
+    out, line = [], ""
+    for word in text.split():
+        if line and len(line) + 1 + len(word) > width:
+            out.append(line)
+            line = word
+        else:
+            line = f"{line} {word}".strip()
+    return out + ([line] if line else [])

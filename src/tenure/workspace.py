@@ -1,0 +1,115 @@
+"""The workspace: a folder with tenure.toml, the warehouse and the folders Tenure writes to."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from tenure import warehouse
+from tenure.config import CONFIG_FILE, Settings, load_settings, render_template
+from tenure.errors import WorkspaceError
+from tenure.ingest import pipeline
+from tenure.ingest.readers import ReadOptions
+from tenure.ingest.schema import TABLES
+from tenure.ingest.summary import IngestSummary
+
+FOLDERS = ("quarantine", "snapshots", "reports")
+
+
+class Workspace:
+    """An existing workspace folder. Create one with `Workspace.init(path)`."""
+
+    def __init__(self, path: str | Path = ".") -> None:
+        self.root = Path(path).resolve()
+        if not (self.root / CONFIG_FILE).exists():
+            raise WorkspaceError(f"{self.root} is not a Tenure workspace (no {CONFIG_FILE})",
+                                 fix="run `tenure init DIR` first, or pass --workspace DIR")
+        self.settings: Settings = load_settings(self.root / CONFIG_FILE)
+
+    def __repr__(self) -> str:
+        return f"Workspace({str(self.root)!r})"
+
+    @classmethod
+    def init(cls, path: str | Path = ".", *, timezone: str | None = None,
+             currency: str | None = None) -> Workspace:
+        root = Path(path).resolve()
+        if (root / CONFIG_FILE).exists():
+            raise WorkspaceError(f"{root} is already a Tenure workspace", fix="use it, or choose another folder")
+        if root.exists() and not root.is_dir():
+            raise WorkspaceError(f"{root} is a file, not a folder")
+        settings = Settings()
+        if timezone:
+            settings = Settings.model_validate({"workspace": {"timezone": timezone, "currency": currency or "USD"}})
+        elif currency:
+            settings = Settings.model_validate({"workspace": {"currency": currency}})
+        root.mkdir(parents=True, exist_ok=True)
+        for folder in FOLDERS:
+            (root / folder).mkdir(exist_ok=True)
+        con = warehouse.connect(root / settings.warehouse.path)
+        try:
+            warehouse.create_tables(con)
+        finally:
+            con.close()
+        (root / CONFIG_FILE).write_text(render_template(settings), encoding="utf-8")
+        return cls(root)
+
+    # -- paths -------------------------------------------------------------------------------
+    @property
+    def warehouse_path(self) -> Path:
+        return self.root / self.settings.warehouse.path
+
+    @property
+    def quarantine_dir(self) -> Path:
+        return self.root / "quarantine"
+
+    def now(self) -> dt.datetime:
+        """Current wall-clock time in the workspace zone: used only at entry points."""
+        tz = ZoneInfo(self.settings.workspace.timezone)
+        return dt.datetime.now(tz).replace(tzinfo=None, microsecond=0)
+
+    # -- ingest ------------------------------------------------------------------------------
+    def ingest(self, entity: str, sources: list[str | Path], *, preset: str = "generic",
+               mapping: dict[str, str] | None = None, now: dt.datetime | None = None,
+               options: ReadOptions | None = None, date_format: str | None = None,
+               max_quarantine_share: float | None = None, progress=None) -> IngestSummary:
+        """Load `sources` into the `entity` table; all or nothing. See docs/ingest.md."""
+        cfg = self.settings
+        merged = dict(cfg.ingest.mapping.get(entity, {})) if preset == "generic" else {}
+        merged.update(mapping or {})
+        con = warehouse.connect(self.warehouse_path)
+        try:
+            warehouse.create_tables(con)
+            return pipeline.run(
+                con, entity=entity, sources=[str(s) for s in sources], preset_name=preset,
+                mapping=merged, options=options or ReadOptions(), now=now or self.now(),
+                timezone=cfg.workspace.timezone, currency=cfg.workspace.currency,
+                max_quarantine_share=(cfg.ingest.max_quarantine_share if max_quarantine_share is None
+                                      else max_quarantine_share),
+                quarantine_dir=self.quarantine_dir, date_format=date_format, progress=progress,
+            )
+        finally:
+            con.close()
+
+    # -- reading -----------------------------------------------------------------------------
+    def counts(self) -> dict[str, int]:
+        con = warehouse.connect(self.warehouse_path, read_only=True)
+        try:
+            return {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+                    for t in (*TABLES, "quarantine")}
+        finally:
+            con.close()
+
+    def ingest_runs(self, limit: int = 10) -> list[dict]:
+        con = warehouse.connect(self.warehouse_path, read_only=True)
+        try:
+            cur = con.execute("SELECT run_id, entity, preset, sources, status, counts FROM ingest_runs "
+                              "ORDER BY started_at DESC LIMIT ?", [limit])
+            names = [d[0] for d in cur.description]
+            return [dict(zip(names, row)) for row in cur.fetchall()]
+        finally:
+            con.close()
+
+    def table(self, name: str):
+        """An Ibis table of the warehouse (read-only), e.g. `ws.table("orders")`."""
+        return warehouse.ibis_connection(self.warehouse_path).table(name)
