@@ -93,8 +93,9 @@ def test_same_seed_same_data_other_seed_other_data(shop, tmp_path):
     _, out = shop
     again = generate(customers=N, seed=SEED, out=tmp_path / "again")
     other = generate(customers=N, seed=SEED + 1, out=tmp_path / "other")
-    first, second, third = read(out, "parquet"), read(again.files["orders"].parent, "parquet"), \
-        read(other.files["orders"].parent, "parquet")
+    first = read(out, "parquet")
+    second = read(again.files["orders"].parent, "parquet")
+    third = read(other.files["orders"].parent, "parquet")
     for t in TABLES:
         assert first[t].equals(second[t]), t
         assert not first[t].equals(third[t]), t
@@ -122,7 +123,8 @@ def test_amount_is_the_sum_of_the_items(db):
             FROM order_items GROUP BY order_id) i USING (order_id)
         WHERE i.total IS NULL OR o.amount <> i.total""") == 0
     assert one(db, "SELECT count(*) FROM order_items WHERE quantity < 1 OR unit_price <= 0") == 0
-    assert one(db, "SELECT count(*) FROM order_items WHERE unit_price <> round(unit_price, 2)") == 0  # whole cents
+    # Whole cents.
+    assert one(db, "SELECT count(*) FROM order_items WHERE unit_price <> round(unit_price, 2)") == 0
     # Lines are numbered 1..n within each order.
     assert one(db, """SELECT count(*) FROM (SELECT order_id, min(line) lo, max(line) hi, count(*) n
                       FROM order_items GROUP BY order_id) WHERE lo <> 1 OR hi <> n""") == 0
@@ -137,19 +139,21 @@ def test_keys_and_times(db):
     assert one(db, """SELECT count(*) FROM orders o LEFT JOIN customers c USING (customer_id)
                       WHERE c.customer_id IS NULL OR o.ordered_at::DATE < c.created_at::DATE
                          OR o.ordered_at < c.created_at""") == 0
-    for table, col in (("orders", "ordered_at"), ("events", "occurred_at"), ("customers", "created_at")):
+    stamped = (("orders", "ordered_at"), ("events", "occurred_at"), ("customers", "created_at"))
+    for table, col in stamped:
         lo, hi = db.execute(f"SELECT min({col}), max({col}) FROM {table}").fetchone()
         assert lo.date() >= START and hi.date() <= END, table
-    assert one(db, "SELECT count(*) FROM orders WHERE status NOT IN ('completed','cancelled','returned')") == 0
-    assert one(db, "SELECT count(*) FROM orders WHERE currency <> 'USD' OR channel NOT IN ('web','app','store')") == 0
+    assert one(db, """SELECT count(*) FROM orders
+                      WHERE status NOT IN ('completed', 'cancelled', 'returned')
+                         OR currency <> 'USD' OR channel NOT IN ('web', 'app', 'store')""") == 0
     assert one(db, """SELECT count(*) FROM customers WHERE acquisition_channel NOT IN
                       ('organic','paid_search','social','referral','email','marketplace')""") == 0
 
 
 def test_leads_and_buyers(shop, db):
     summary, _ = shop
-    leads = one(db, """SELECT count(*) FROM customers c
-                       WHERE NOT EXISTS (SELECT 1 FROM orders o WHERE o.customer_id = c.customer_id)""")
+    leads = one(db, """SELECT count(*) FROM customers c WHERE NOT EXISTS
+                       (SELECT 1 FROM orders o WHERE o.customer_id = c.customer_id)""")
     assert leads == summary.leads
     assert 0.18 <= leads / N <= 0.32
     # Leads mostly consented (they subscribed); many of them open emails.
@@ -167,13 +171,18 @@ def test_purchase_frequency_is_bg_nbd_like(db):
     median = one(db, "SELECT median(amount) FROM orders")
     assert 30 <= median <= 80
     # Growth: the last year has more orders than the first; November-December peak.
-    by_year = dict(db.execute("SELECT year(ordered_at), count(*) FROM orders GROUP BY 1").fetchall())
+    years = "SELECT year(ordered_at), count(*) FROM orders GROUP BY 1"
+    by_year = dict(db.execute(years).fetchall())
     assert by_year[2025] > by_year[2023]
+    months = """SELECT month(ordered_at), count(*) FROM orders
+                  WHERE year(ordered_at) = 2024 GROUP BY 1"""
+    by_month = dict(db.execute(months).fetchall())
+    assert by_month[12] > by_month[6]
 
 
 def test_status_shares(db):
     cancelled, returned = db.execute("""SELECT avg((status = 'cancelled')::INT),
-                                               avg((status = 'returned')::INT) FROM orders""").fetchone()
+                                      avg((status = 'returned')::INT) FROM orders""").fetchone()
     assert 0.02 <= cancelled <= 0.04
     assert 0.012 <= returned <= 0.03
 
@@ -196,7 +205,8 @@ def test_events(shop, db):
                       (SELECT customer_id FROM events WHERE type = 'subscribe')""") == 0
     assert one(db, "SELECT count(*) FROM events WHERE json_valid(properties) IS NOT TRUE") == 0
     assert one(db, """SELECT count(*) FROM events WHERE type = 'email_open'
-                      AND json_extract_string(properties, '$.campaign') NOT LIKE 'newsletter-%'""") == 0
+                      AND json_extract_string(properties, '$.campaign')
+                          NOT LIKE 'newsletter-%'""") == 0
 
 
 def test_customers_for_orders_is_within_15_percent(tmp_path):
@@ -221,9 +231,10 @@ def test_empty_and_tiny_shops(tmp_path):
     empty = generate(customers=0, seed=1, out=tmp_path / "empty", fmt="csv")
     assert (empty.orders, empty.events) == (0, 0)
     assert empty.files["orders"].read_text().startswith('"order_id"')
-    day = generate(customers=30, seed=1, out=tmp_path / "day", start=date(2024, 5, 1), end=date(2024, 5, 1))
+    may_day = date(2024, 5, 1)
+    day = generate(customers=30, seed=1, out=tmp_path / "day", start=may_day, end=may_day)
     times = pq.read_table(day.files["orders"])["ordered_at"].to_pylist()
-    assert all(t.date() == date(2024, 5, 1) for t in times)
+    assert all(t.date() == may_day for t in times)
 
 
 def _app() -> typer.Typer:
@@ -242,12 +253,14 @@ def _app() -> typer.Typer:
 def test_cli(tmp_path):
     runner = CliRunner()
     app = _app()
-    result = runner.invoke(app, ["generate", "--customers", "300", "--seed", "2", "--out", str(tmp_path / "s")])
+    result = runner.invoke(app, ["generate", "--customers", "300", "--seed", "2",
+                                 "--out", str(tmp_path / "s")])
     assert result.exit_code == 0, result.output
     assert "orders" in result.output and "seconds" in result.output
     assert (tmp_path / "s" / "events.parquet").exists()
-    result = runner.invoke(app, ["generate", "--orders", "2000", "--format", "csv", "--start", "2024-01-01",
-                                 "--end", "2024-12-31", "--out", str(tmp_path / "c")])
+    result = runner.invoke(app, ["generate", "--orders", "2000", "--format", "csv",
+                                 "--start", "2024-01-01", "--end", "2024-12-31",
+                                 "--out", str(tmp_path / "c")])
     assert result.exit_code == 0, result.output
     assert (tmp_path / "c" / "orders.csv").exists()
     for args in ([], ["--customers", "5", "--orders", "5"]):
@@ -256,3 +269,12 @@ def test_cli(tmp_path):
     help_text = runner.invoke(app, ["generate", "--help"]).output
     for option in ("--customers", "--orders", "--seed", "--out", "--format", "--start", "--end"):
         assert option in help_text
+
+
+def test_customers_for_orders_follows_the_window(tmp_path):
+    start, end = date(2024, 1, 1), date(2024, 6, 30)
+    n = 20_000
+    customers = customers_for_orders(n, start=start, end=end)
+    assert customers > customers_for_orders(n)  # a shorter history needs more customers
+    summary = generate(customers=customers, seed=5, out=tmp_path, start=start, end=end)
+    assert abs(summary.orders - n) <= 0.15 * n

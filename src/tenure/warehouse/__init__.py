@@ -17,9 +17,9 @@ from tenure.ingest.schema import BOOKKEEPING_DDL, TABLES, create_table_sql
 def connect(path: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     try:
         return duckdb.connect(str(path), read_only=read_only)
-    except duckdb.IOException as exc:
+    except (duckdb.IOException, duckdb.ConnectionException) as exc:
         text = str(exc)
-        if "lock" in text.lower():
+        if "lock" in text.lower() or "different configuration" in text:
             raise WorkspaceError(f"the warehouse {path.name} is busy: another Tenure process is writing to it",
                                  fix="wait for it to finish and run the command again")
         raise WorkspaceError(f"cannot open the warehouse {path}: {text.splitlines()[0][:160]}")

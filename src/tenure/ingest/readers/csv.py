@@ -25,8 +25,13 @@ def stage(con: duckdb.DuckDBPyConnection, source: str, view: str, options: ReadO
     path = Path(source)
     delimiter = options.delimiter or ("\t" if ".tsv" in path.name.lower() else ",")
     header = read_header(path, options.encoding)
-    names = next(csv.reader([header], delimiter=delimiter), [])
-    names = [n.strip() for n in names]
+    try:
+        names = [n.strip() for n in next(csv.reader([header], delimiter=delimiter), [])]
+    except csv.Error as exc:
+        raise SourceError(f"{path.name}: the header line cannot be read as CSV ({exc})",
+                          fix="check that the file is a CSV export")
+    if "\x00" in header:
+        raise SourceError(f"{path.name} is binary, not CSV text", fix="check the file")
     if not any(names):
         raise SourceError(f"{path.name}: the first line is empty; expected a header row of column names")
     if len(names) == 1:
@@ -37,6 +42,7 @@ def stage(con: duckdb.DuckDBPyConnection, source: str, view: str, options: ReadO
                 f"{header[:60]!r}; it looks {hint!r}-separated",
                 fix=f"pass --delimiter '{hint}'",
             )
+    names = [n or f"column{i + 1}" for i, n in enumerate(names)]  # as spreadsheets name them
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise SourceError(f"{path.name}: the header repeats the column name(s) {', '.join(dupes)}")
