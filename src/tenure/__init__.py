@@ -2,7 +2,8 @@
 
 from tenure.errors import TenureError
 from tenure.ingest.summary import IngestSummary
+from tenure.synth import generate
 from tenure.workspace import Workspace
 
 __version__ = "0.1.0"
-__all__ = ["IngestSummary", "TenureError", "Workspace", "__version__"]
+__all__ = ["IngestSummary", "TenureError", "Workspace", "__version__", "generate"]

@@ -42,8 +42,8 @@ def parse_map(pairs: list[str]) -> dict[str, str]:
 
 
 def ingest(
-    entity: Entity = typer.Argument(..., help="Which table the rows go to."),
-    sources: list[str] = typer.Argument(..., help="Files (.csv, .csv.gz, .tsv, .parquet, .xlsx) or a database URL."),
+    entity: Entity = typer.Argument(..., metavar="TABLE", help="Which table the rows go to."),
+    sources: list[str] = typer.Argument(..., metavar="SOURCES", help="Files (.csv, .csv.gz, .tsv, .parquet, .xlsx) or a database URL."),
     preset: str = typer.Option("generic", "--preset", "-p", help=f"Column mapping of a known export: {', '.join(NAMES)}."),
     maps: list[str] = typer.Option([], "--map", "-m", help="CANONICAL=SOURCE column mapping; repeatable."),
     sheet: str = typer.Option(None, "--sheet", help="Excel sheet to read (default: the first)."),

@@ -11,6 +11,7 @@ from __future__ import annotations
 from tenure.ingest.presets import Preset
 from tenure.ingest.stage import parse_check
 
+UNITS = "fate"  # one row per input row: each row is its own unit
 FIELDS = ["customer_id", "email", "phone", "name", "created_at", "consent_email", "consent_sms",
           "acquisition_channel", "timezone"]
 _VALUES = FIELDS[1:]

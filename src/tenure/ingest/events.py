@@ -9,6 +9,7 @@ from __future__ import annotations
 from tenure.ingest.presets import Preset
 from tenure.ingest.stage import parse_check
 
+UNITS = "fate"  # one row per input row: each row is its own unit
 FIELDS = ["event_id", "customer_id", "occurred_at", "type", "properties"]
 
 
@@ -18,11 +19,11 @@ def fields(preset: Preset) -> list[str]:
 
 def checks(preset: Preset, now_sql: str) -> list[tuple[str, str, str]]:
     return [("missing customer id", "customer_id IS NULL", "NULL"),
-            ("missing date", "occurred_at IS NULL AND _raw_occurred_at IS NULL", "NULL"),
+            ("missing date", "occurred_at IS NULL AND {raw:occurred_at} IS NULL", "NULL"),
             parse_check("occurred_at", "unparseable date"),
             ("date after the ingest time", f"occurred_at > {now_sql}", "'occurred_at=' || occurred_at"),
             ("missing event type", "type IS NULL", "NULL"),
-            ("invalid event type", "NOT regexp_matches(type, '^[a-z][a-z0-9_]*$')", "'type=' || _raw_type"),
+            ("invalid event type", "NOT regexp_matches(type, '^[a-z][a-z0-9_]*$')", "'type=' || {raw:type}"),
             ("properties are not JSON", "properties IS NOT NULL AND NOT json_valid(properties)",
              "'properties=' || left(properties, 80)")]
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from tenure.ingest.presets import Preset
 from tenure.ingest.stage import parse_check
 
+UNITS = "gf"  # one row per order whose lines arrived
 FIELDS = ["order_id", "line", "sku", "name", "quantity", "unit_price"]
 _DIGEST = "string_agg(concat_ws('|', sku, quantity, unit_price), ';' ORDER BY {order})"
 

@@ -13,6 +13,7 @@ from tenure.ingest.presets import Preset
 from tenure.ingest.sql import lit
 from tenure.ingest.stage import parse_check
 
+UNITS = "cand"  # the table with one row per order, for the summary's order counts
 ORDER_FIELDS = ["order_id", "customer_id", "ordered_at", "status", "amount", "currency", "channel"]
 LINE_FIELDS = ["sku", "name", "quantity", "unit_price"]
 STATUSES = ("completed", "cancelled", "returned")
@@ -34,7 +35,7 @@ def checks(preset: Preset, now_sql: str) -> list[tuple[str, str, str]]:
            ("date after the ingest time", f"ordered_at > {now_sql}", "'ordered_at=' || ordered_at"),
            parse_check("amount", "amount is not a number"),
            ("unknown status", f"status IS NOT NULL AND status NOT IN {_in(_all_words())}",
-            "'status=' || _raw_status")]
+            "'status=' || {raw:status}")]
     if preset.line_level:
         out += [parse_check("quantity", "quantity is not a number"),
                 parse_check("unit_price", "price is not a number")]
@@ -58,84 +59,96 @@ def _status_sql() -> str:
 
 
 def classify(con, preset: Preset, currency: str) -> None:
-    """Create temp tables `cand` (one row per order candidate) and `fate` (one per input row)."""
+    """Create `cand` (one row per order candidate, with its fate) and the view `fate` (one row
+    per input row). Written for 10M-row files: no window over all rows, one pass per step."""
+    status = _status_sql()
     if preset.line_level:
         con.execute("""CREATE OR REPLACE TEMP TABLE lines AS SELECT *,
             CASE WHEN order_id IS NULL THEN -_row
                  ELSE min(_row) OVER (PARTITION BY _file, order_id) END AS _unit FROM stg""")
         amount = ("CAST(sum(quantity * unit_price) AS DECIMAL(18,4))" if preset.amount_from_lines
                   else "any_value(amount)")
-        con.execute(f"""CREATE OR REPLACE TEMP TABLE cand0 AS SELECT _file, _unit,
-            any_value(order_id) AS order_id, any_value(customer_id) AS customer_id,
-            count(DISTINCT customer_id) AS n_cust, min(ordered_at) AS ordered_at,
-            any_value(status) AS status, {amount} AS amount, any_value(currency) AS currency,
-            any_value(channel) AS channel, bool_or(_reason IS NOT NULL) AS bad,
-            bool_or(_skip) AS skip, any_value(_attrs) AS attrs
-            FROM lines GROUP BY _file, _unit""")
-        rows = "lines"
+        source = f"""(SELECT _file, _unit, any_value(order_id) AS order_id,
+            any_value(customer_id) AS customer_id, count(DISTINCT customer_id) AS n_cust,
+            min(ordered_at) AS ordered_at, any_value(status) AS status, {amount} AS amount,
+            any_value(currency) AS currency, any_value(channel) AS channel,
+            bool_or(_reason IS NOT NULL) AS bad, bool_or(_skip) AS skip, any_value(_attrs) AS attrs,
+            NULL AS _reason, NULL AS _detail
+            FROM lines GROUP BY _file, _unit)"""
     else:
-        con.execute("""CREATE OR REPLACE TEMP TABLE cand0 AS SELECT _file, _row AS _unit, order_id,
-            customer_id, 1 AS n_cust, ordered_at, status, amount, currency, channel,
-            _reason IS NOT NULL AS bad, _skip AS skip, _attrs AS attrs FROM stg""")
-        rows = "(SELECT *, _row AS _unit FROM stg)"
-    con.execute(f"""CREATE OR REPLACE TEMP TABLE cand AS SELECT _file, _unit, order_id, customer_id,
-        ordered_at, {_status_sql()} AS status, amount, coalesce(currency, {lit(currency)}) AS currency,
-        channel, attrs,
-        CASE WHEN bad THEN 'another line of this order was rejected'
+        source = """(SELECT _file, _row AS _unit, order_id, customer_id, 1 AS n_cust, ordered_at,
+            status, amount, currency, channel, _reason IS NOT NULL AS bad, _skip AS skip,
+            _attrs AS attrs, _reason, _detail FROM stg)"""
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE cand0 AS SELECT _file, _unit, order_id, customer_id,
+        ordered_at, {status} AS status, amount, coalesce(currency, {lit(currency)}) AS currency,
+        channel, attrs, skip,
+        CASE WHEN bad THEN coalesce(_reason, 'another line of this order was rejected')
              WHEN skip THEN NULL
              WHEN ordered_at IS NULL THEN 'missing date'
              WHEN amount IS NULL THEN 'missing amount'
              WHEN n_cust > 1 THEN 'lines disagree on the customer'
-             WHEN {_status_sql()} = 'completed' AND amount < 0 THEN 'negative amount on a completed order'
-        END AS greason, skip FROM cand0""")
-    same = ("{a}.customer_id IS NOT DISTINCT FROM {b}.customer_id AND {a}.ordered_at = {b}.ordered_at "
-            "AND {a}.status = {b}.status AND {a}.amount = {b}.amount AND {a}.currency = {b}.currency "
-            "AND {a}.channel IS NOT DISTINCT FROM {b}.channel")
-    con.execute(f"""CREATE OR REPLACE TEMP TABLE cf AS
-        WITH ok AS (SELECT *, row_number() OVER (PARTITION BY order_id ORDER BY _file, _unit) AS k
-                    FROM cand WHERE greason IS NULL AND NOT skip),
-             firsts AS (SELECT * FROM ok WHERE k = 1)
-        SELECT r._file, r._unit,
-            CASE WHEN o.order_id IS NOT NULL THEN
-                    CASE WHEN {same.format(a='r', b='o')} THEN 'redelivered' ELSE 'quarantined' END
-                 WHEN r.k > 1 THEN
-                    CASE WHEN {same.format(a='r', b='f')} THEN 'redelivered' ELSE 'quarantined' END
-                 WHEN r.customer_id IS NULL THEN 'guest' ELSE 'loaded' END AS fate,
-            CASE WHEN o.order_id IS NOT NULL THEN 'conflicts with an order already loaded'
-                 ELSE 'conflicts with an earlier row of this ingest' END AS reason
-        FROM ok r LEFT JOIN orders o ON o.order_id = r.order_id
-        LEFT JOIN firsts f ON f.order_id = r.order_id AND r.k > 1
-        UNION ALL
-        SELECT _file, _unit, CASE WHEN greason IS NULL THEN 'adjustment' ELSE 'quarantined' END,
-               coalesce(greason, 'adjustment (not an order)')
-        FROM cand WHERE greason IS NOT NULL OR skip""")
-    con.execute(f"""CREATE OR REPLACE TEMP TABLE fate AS
-        SELECT l._file, l._row, l._unit,
-            CASE WHEN l._reason IS NOT NULL THEN 'quarantined' ELSE cf.fate END AS fate,
-            CASE WHEN l._reason IS NOT NULL THEN l._reason
-                 WHEN cf.fate IN ('quarantined', 'adjustment') THEN cf.reason END AS reason,
-            coalesce(l._detail, CASE WHEN cf.fate = 'quarantined' AND l.order_id IS NOT NULL
-                                     THEN 'order_id=' || l.order_id END) AS detail,
-            l.order_id AS key
-        FROM {rows} l JOIN cf USING (_file, _unit)""")
+             WHEN {status} = 'completed' AND amount < 0 THEN 'negative amount on a completed order'
+        END AS greason, _detail FROM {source}""")
+    # Repeated ids are rare: find them with a plain count, then look only at those.
+    con.execute("""CREATE OR REPLACE TEMP TABLE firsts AS
+        WITH dup AS (SELECT order_id FROM cand0 WHERE greason IS NULL AND NOT skip
+                     GROUP BY order_id HAVING count(*) > 1)
+        SELECT order_id, arg_min(_file * 10000000000 + _unit, _file * 10000000000 + _unit) AS first_pos,
+               arg_min({'c': customer_id, 't': ordered_at, 's': status, 'a': amount, 'u': currency,
+                        'h': channel}, _file * 10000000000 + _unit) AS first
+        FROM cand0 SEMI JOIN dup USING (order_id) WHERE greason IS NULL AND NOT skip
+        GROUP BY order_id""")
+    same_stored = ("c.customer_id IS NOT DISTINCT FROM o.customer_id AND c.ordered_at = o.ordered_at "
+                   "AND c.status = o.status AND c.amount = o.amount AND c.currency = o.currency "
+                   "AND c.channel IS NOT DISTINCT FROM o.channel")
+    same_first = ("c.customer_id IS NOT DISTINCT FROM f.first.c AND c.ordered_at = f.first.t "
+                  "AND c.status = f.first.s AND c.amount = f.first.a AND c.currency = f.first.u "
+                  "AND c.channel IS NOT DISTINCT FROM f.first.h")
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE cand AS SELECT c.*,
+        CASE WHEN c.greason IS NOT NULL THEN 'quarantined'
+             WHEN c.skip THEN 'adjustment'
+             WHEN o.order_id IS NOT NULL THEN CASE WHEN {same_stored} THEN 'redelivered' ELSE 'quarantined' END
+             WHEN f.order_id IS NOT NULL AND f.first_pos <> c._file * 10000000000 + c._unit THEN
+                  CASE WHEN {same_first} THEN 'redelivered' ELSE 'quarantined' END
+             WHEN c.customer_id IS NULL THEN 'guest' ELSE 'loaded' END AS fate,
+        CASE WHEN c.greason IS NOT NULL THEN c.greason
+             WHEN c.skip THEN 'adjustment (not an order)'
+             WHEN o.order_id IS NOT NULL THEN 'conflicts with an order already loaded'
+             ELSE 'conflicts with an earlier row of this ingest' END AS reason
+        FROM cand0 c
+        LEFT JOIN orders o ON o.order_id = c.order_id AND c.greason IS NULL
+        LEFT JOIN firsts f ON f.order_id = c.order_id AND c.greason IS NULL""")
+    detail = "coalesce({d}, CASE WHEN {c}.fate = 'quarantined' AND {c}.order_id IS NOT NULL THEN 'order_id=' || {c}.order_id END)"
+    if preset.line_level:
+        con.execute(f"""CREATE OR REPLACE TEMP VIEW fate AS
+            SELECT l._file, l._row, l._unit,
+                CASE WHEN l._reason IS NOT NULL THEN 'quarantined' ELSE c.fate END AS fate,
+                CASE WHEN l._reason IS NOT NULL THEN l._reason
+                     WHEN c.fate IN ('quarantined', 'adjustment') THEN c.reason END AS reason,
+                {detail.format(d='l._detail', c='c')} AS detail, l.order_id AS key
+            FROM lines l JOIN cand c USING (_file, _unit)""")
+    else:
+        con.execute(f"""CREATE OR REPLACE TEMP VIEW fate AS
+            SELECT _file, _unit AS _row, _unit, fate,
+                CASE WHEN fate IN ('quarantined', 'adjustment') THEN reason END AS reason,
+                {detail.format(d='_detail', c='cand')} AS detail, order_id AS key FROM cand""")
 
 
 def extra_counts(con) -> dict[str, int]:
-    rows = con.execute("""SELECT c.status, count(*) FROM cand c JOIN cf USING (_file, _unit)
-        WHERE cf.fate IN ('loaded', 'guest') GROUP BY 1""").fetchall()
+    rows = con.execute("""SELECT status, count(*) FROM cand
+        WHERE fate IN ('loaded', 'guest') GROUP BY 1""").fetchall()
     return {f"{status} orders": n for status, n in rows if status != "completed"}
 
 
 def write(con, preset: Preset) -> None:
     con.execute("""INSERT INTO orders SELECT order_id, customer_id, ordered_at, status, amount,
-        currency, channel FROM cand JOIN cf USING (_file, _unit) WHERE cf.fate IN ('loaded', 'guest')""")
+        currency, channel FROM cand WHERE fate IN ('loaded', 'guest')""")
     if preset.line_level:
         con.execute("""INSERT INTO order_items SELECT l.order_id,
             row_number() OVER (PARTITION BY l._file, l._unit ORDER BY l._row), l.sku, l.name,
             l.quantity, l.unit_price
-            FROM lines l JOIN cf USING (_file, _unit) WHERE cf.fate IN ('loaded', 'guest')""")
+            FROM lines l JOIN cand c USING (_file, _unit) WHERE c.fate IN ('loaded', 'guest')""")
     con.execute("""INSERT INTO customers (customer_id, created_at, attributes, origin)
         SELECT c.customer_id, min(c.ordered_at), any_value(c.attrs), 'orders'
-        FROM cand c JOIN cf USING (_file, _unit)
-        WHERE cf.fate = 'loaded' AND c.customer_id NOT IN (SELECT customer_id FROM customers WHERE customer_id IS NOT NULL)
-        GROUP BY c.customer_id""")
+        FROM cand c ANTI JOIN customers k ON k.customer_id = c.customer_id
+        WHERE c.fate = 'loaded' GROUP BY c.customer_id""")

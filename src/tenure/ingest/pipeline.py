@@ -60,7 +60,7 @@ def run(con: duckdb.DuckDBPyConnection, *, entity: str, sources: list[str], pres
             progress(staged.source)
 
     module.classify(con, preset, currency)
-    _count(con, summary, entity)
+    _count(con, summary, module)
     summary.extra = module.extra_counts(con)
     if summary.quarantined_share > max_quarantine_share:
         summary.status = "rolled back"
@@ -112,15 +112,16 @@ def _explain(opts: ReadOptions, source: str, shown: str, exc: duckdb.Error) -> S
     return SourceError(f"{shown}: cannot read it ({first[:160]})", fix="check the file's format")
 
 
-def _count(con, summary: IngestSummary, entity: str) -> None:
+def _count(con, summary: IngestSummary, module) -> None:
     summary.read = con.execute("SELECT count(*) FROM stg").fetchone()[0]
-    for fate, reason, rows, units in con.execute(
-        "SELECT fate, reason, count(*), count(DISTINCT (_file, _unit)) FROM fate GROUP BY ALL"
-    ).fetchall():
+    for fate, reason, rows in con.execute("SELECT fate, reason, count(*) FROM fate GROUP BY ALL").fetchall():
         summary.rows[fate] = summary.rows.get(fate, 0) + rows
-        summary.units[fate] = summary.units.get(fate, 0) + units
         if fate == "quarantined":
             summary.reasons[reason] = summary.reasons.get(reason, 0) + rows
+    # Units (orders, customers, events) by fate: an order with a rejected line is quarantined
+    # whole, so its unit fate is always that of its rows.
+    for fate, n in con.execute(f"SELECT fate, count(*) FROM {module.UNITS} GROUP BY fate").fetchall():
+        summary.units[fate] = n
 
 
 def _rejected_sql(staged_list, summary: IngestSummary) -> str:

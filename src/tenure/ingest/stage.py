@@ -71,7 +71,7 @@ def _shown(columns: dict[str, str]) -> str:
 
 
 def field_sql(fld: str, preset: Preset, res: Resolved, timezone: str) -> tuple[str, str] | None:
-    """(typed expression, raw-text expression) of a field, or None when it is not in the source."""
+    """(typed expression, source expression) of a field, or None when it is not in the source."""
     template = preset.exprs.get(fld)
     if template is not None:
         raw = _TEMPLATE_FIELD.sub(lambda m: _col(m.group(1), res), template)
@@ -98,7 +98,7 @@ def field_sql(fld: str, preset: Preset, res: Resolved, timezone: str) -> tuple[s
         typed = f"upper({coerce.text(raw, src_type)})"
     else:
         typed = coerce.text(raw, src_type)
-    return typed, coerce.raw_text(raw)
+    return typed, raw
 
 
 def _col(fld: str, res: Resolved) -> str:
@@ -120,34 +120,48 @@ def attributes_sql(preset: Preset, res: Resolved) -> str:
 
 def select_sql(preset: Preset, res: Resolved, fields: list[str], staged: Staged, file_no: int,
                timezone: str, checks) -> str:
-    """SELECT producing the `stg` rows of one source (see the module docstring)."""
+    """SELECT producing the `stg` rows of one source (see the module docstring).
+
+    The source value of each parsed field rides along as `_src_<field>` only to the checks: it
+    is turned into text inside the CASE of a failing row alone, never for the good rows.
+    """
     parts = [f"{file_no} AS _file", "_row"]
-    raws: dict[str, str] = {}
+    carried = []
     for fld in fields:
         sql = field_sql(fld, preset, res, timezone)
-        typed, raw = sql if sql else ("NULL", "NULL")
+        typed, src = sql if sql else ("NULL", "NULL")
         parts.append(f"{typed} AS {ident(fld)}")
         if KINDS.get(fld) in PARSED or fld in ("status", "type", "properties"):
-            raws[fld] = raw
-            parts.append(f"{raw} AS {ident('_raw_' + fld)}")
+            carried.append(ident("_src_" + fld))
+            parts.append(f"{src} AS {carried[-1]}")
     skip = _TEMPLATE_FIELD.sub(lambda m: _col(m.group(1), res), preset.skip) if preset.skip else "false"
     parts.append(f"coalesce({skip}, false) AS _skip")
     parts.append(f"{attributes_sql(preset, res)} AS _attrs")
     inner = f"SELECT {', '.join(parts)} FROM {ident(staged.view)}"
     reason, detail = checks_sql(checks)
-    return f"SELECT *, {reason} AS _reason, {detail} AS _detail FROM ({inner})"
+    exclude = f" EXCLUDE ({', '.join(carried)})" if carried else ""
+    return f"SELECT *{exclude}, {reason} AS _reason, {detail} AS _detail FROM ({inner})"
+
+
+_RAW = re.compile(r"\{raw:(\w+)\}")
 
 
 def checks_sql(checks: list[tuple[str, str, str]]) -> tuple[str, str]:
-    """CASE expressions for the first failing (reason, condition, detail) check."""
+    """CASE expressions for the first failing (reason, condition, detail) check.
+
+    `{raw:field}` in a condition or detail is the field's source value as text.
+    """
     if not checks:
         return "CAST(NULL AS VARCHAR)", "CAST(NULL AS VARCHAR)"
-    reason = "CASE " + " ".join(f"WHEN {cond} THEN {lit(r)}" for r, cond, _ in checks) + " END"
-    detail = "CASE " + " ".join(f"WHEN {cond} THEN {d}" for _, cond, d in checks) + " END"
+
+    def raw(sql: str) -> str:
+        return _RAW.sub(lambda m: coerce.raw_text(ident("_src_" + m.group(1))), sql)
+
+    reason = "CASE " + " ".join(f"WHEN {raw(cond)} THEN {lit(r)}" for r, cond, _ in checks) + " END"
+    detail = "CASE " + " ".join(f"WHEN {raw(cond)} THEN {raw(d)}" for _, cond, d in checks) + " END"
     return reason, detail
 
 
 def parse_check(fld: str, reason: str) -> tuple[str, str, str]:
     """A value was present in the source but could not be read."""
-    return (reason, f"{ident('_raw_' + fld)} IS NOT NULL AND {ident(fld)} IS NULL",
-            f"{lit(fld + '=')} || {ident('_raw_' + fld)}")
+    return (reason, f"{ident(fld)} IS NULL AND {{raw:{fld}}} IS NOT NULL", f"{lit(fld + '=')} || {{raw:{fld}}}")
