@@ -78,8 +78,8 @@ def classify(con, preset: Preset, currency: str) -> None:
     else:
         source = """(SELECT _file, _row AS _unit, order_id, customer_id, 1 AS n_cust, ordered_at,
             status, amount, currency, channel, _reason IS NOT NULL AS bad, _skip AS skip,
-            _attrs AS attrs, _reason, _detail FROM stg)"""
-    con.execute(f"""CREATE OR REPLACE TEMP TABLE cand0 AS SELECT _file, _unit, order_id, customer_id,
+            _attrs AS attrs, _reason, _detail FROM {rows})"""
+    cand0 = f"""SELECT _file, _unit, order_id, customer_id,
         ordered_at, {status} AS status, amount, coalesce(currency, {lit(currency)}) AS currency,
         channel, attrs, skip,
         CASE WHEN bad THEN coalesce(_reason, 'another line of this order was rejected')
@@ -88,16 +88,22 @@ def classify(con, preset: Preset, currency: str) -> None:
              WHEN amount IS NULL THEN 'missing amount'
              WHEN n_cust > 1 THEN 'lines disagree on the customer'
              WHEN {status} = 'completed' AND amount < 0 THEN 'negative amount on a completed order'
-        END AS greason, _detail FROM {source}""")
-    # Repeated ids are rare: find them with a plain count, then look only at those.
-    con.execute("""CREATE OR REPLACE TEMP TABLE firsts AS
-        WITH dup AS (SELECT order_id FROM cand0 WHERE greason IS NULL AND NOT skip
-                     GROUP BY order_id HAVING count(*) > 1)
-        SELECT order_id, arg_min(_file * 10000000000 + _unit, _file * 10000000000 + _unit) AS first_pos,
-               arg_min({'c': customer_id, 't': ordered_at, 's': status, 'a': amount, 'u': currency,
-                        'h': channel}, _file * 10000000000 + _unit) AS first
-        FROM cand0 SEMI JOIN dup USING (order_id) WHERE greason IS NULL AND NOT skip
-        GROUP BY order_id""")
+        END AS greason, _detail FROM {source}"""
+    dup = "SELECT order_id FROM {src} GROUP BY order_id HAVING count(*) > 1"
+    # Repeated ids are rare: find them with a plain count, then look only at those rows.
+    if preset.line_level:  # grouping lines is costly: do it once
+        con.execute(f"CREATE OR REPLACE TEMP TABLE cand0 AS {cand0}")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE dup AS {dup.format(src='cand0 WHERE greason IS NULL AND NOT skip')}")
+        repeated, cand0 = "(SELECT * FROM cand0 SEMI JOIN dup USING (order_id))", "cand0"
+    else:  # one row per order: read `stg` directly, never write the candidates out twice
+        con.execute(f"CREATE OR REPLACE TEMP TABLE dup AS {dup.format(src='stg WHERE _reason IS NULL')}")
+        repeated = f"({cand0.format(rows='stg SEMI JOIN dup USING (order_id)')})"
+        cand0 = f"({cand0.format(rows='stg')})"
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE firsts AS
+        SELECT order_id, min(_file * 10000000000 + _unit) AS first_pos,
+               arg_min({{'c': customer_id, 't': ordered_at, 's': status, 'a': amount, 'u': currency,
+                        'h': channel}}, _file * 10000000000 + _unit) AS first
+        FROM {repeated} WHERE greason IS NULL AND NOT skip GROUP BY order_id""")
     same_stored = ("c.customer_id IS NOT DISTINCT FROM o.customer_id AND c.ordered_at = o.ordered_at "
                    "AND c.status = o.status AND c.amount = o.amount AND c.currency = o.currency "
                    "AND c.channel IS NOT DISTINCT FROM o.channel")
@@ -115,7 +121,7 @@ def classify(con, preset: Preset, currency: str) -> None:
              WHEN c.skip THEN 'adjustment (not an order)'
              WHEN o.order_id IS NOT NULL THEN 'conflicts with an order already loaded'
              ELSE 'conflicts with an earlier row of this ingest' END AS reason
-        FROM cand0 c
+        FROM {cand0} c
         LEFT JOIN orders o ON o.order_id = c.order_id AND c.greason IS NULL
         LEFT JOIN firsts f ON f.order_id = c.order_id AND c.greason IS NULL""")
     detail = "coalesce({d}, CASE WHEN {c}.fate = 'quarantined' AND {c}.order_id IS NOT NULL THEN 'order_id=' || {c}.order_id END)"
