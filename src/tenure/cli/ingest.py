@@ -70,12 +70,13 @@ def ingest(
         )
     console.print(render(summary))
     if summary.quarantine_file:
-        console.print(f"Rejected rows, with reasons: {summary.quarantine_file}")
+        console.print(f"Rows not loaded, with their reasons: {summary.quarantine_file}")
 
 
 def render(s: IngestSummary) -> Table:
     unit = {"order_items": "orders"}.get(s.entity, s.entity)
-    table = Table(title=f"Ingest {s.run_id}: {s.entity} ({s.preset}) from {', '.join(s.sources)}")
+    table = Table(title=f"{s.entity} ← {', '.join(s.sources)}", title_justify="left",
+                  caption=f"run {s.run_id}, preset {s.preset}", caption_justify="left")
     table.add_column("fate")
     table.add_column("rows", justify="right")
     table.add_column(unit, justify="right")
@@ -86,9 +87,12 @@ def render(s: IngestSummary) -> Table:
     for fate, label in labels.items():
         if fate in s.rows or fate in ("loaded", "quarantined"):
             table.add_row(label, f"{s.rows.get(fate, 0):,}", f"{s.units.get(fate, 0):,}")
+        if fate == "guest":
+            for name, n in s.extra.items():
+                table.add_row(f"  of the new orders: {name}", "", f"{n:,}")
     for reason, n in sorted(s.reasons.items(), key=lambda kv: -kv[1]):
         table.add_row(f"  {reason}", f"{n:,}", "")
-    for name, n in s.extra.items():
-        table.add_row(f"of the loaded: {name}", "", f"{n:,}")
-    table.caption = f"quarantined share {s.quarantined_share:.2%}; every row accounted for: {s.accounted}"
+    table.add_row("quarantined share", f"{s.quarantined_share:.2%}", "", end_section=True)
+    check = "[green]every row read has one fate[/]" if s.accounted else "[bold red]ROWS UNACCOUNTED FOR[/]"
+    table.caption += f"; {check}"
     return table
