@@ -5,6 +5,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 DEMO_DIR ?= demo-shop
 DEMO_CUSTOMERS ?= 20000
+# The generated shop's history ends on 2025-12-31: the demo looks at its last 30 days.
+DEMO_FROM ?= 2025-12-01
+DEMO_AS_OF ?= 2025-12-31
 
 .PHONY: demo test setup lock docs bench clean
 
@@ -27,6 +30,12 @@ demo: $(STAMP)
 	$(BIN)/tenure ingest order_items $(DEMO_DIR)/input/order_items.parquet --workspace $(DEMO_DIR)
 	$(BIN)/tenure ingest events $(DEMO_DIR)/input/events.parquet --workspace $(DEMO_DIR)
 	$(BIN)/tenure status --workspace $(DEMO_DIR)
+	$(BIN)/tenure run --as-of $(DEMO_FROM) --workspace $(DEMO_DIR)
+	$(BIN)/tenure run --as-of $(DEMO_AS_OF) --workspace $(DEMO_DIR)
+	$(BIN)/tenure segments --by lifecycle --workspace $(DEMO_DIR)
+	$(BIN)/tenure segments --by rf --workspace $(DEMO_DIR)
+	$(BIN)/tenure segments --by rfm --workspace $(DEMO_DIR)
+	$(BIN)/tenure transitions --from $(DEMO_FROM) --to $(DEMO_AS_OF) --by lifecycle --workspace $(DEMO_DIR)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 -q $(PYTEST_ARGS)
@@ -34,7 +43,7 @@ test: $(STAMP)
 # Regenerate the lock file from pyproject ranges (a maintainer's step, not part of set-up).
 lock:
 	rm -rf .lockenv && $(PYTHON) -m venv .lockenv
-	.lockenv/bin/pip install -q -e '.[postgres,dev]'
+	.lockenv/bin/pip install -q -e '.[postgres,pyspark,dev]'
 	.lockenv/bin/pip freeze --exclude-editable | grep -v '^tenure' > requirements.lock
 	rm -rf .lockenv
 

@@ -194,3 +194,11 @@ def test_invalid_setting(ws, capsys):
     code = main(["status", "-w", str(ws.root)])
     err = capsys.readouterr().err
     assert code == 2 and "ingest.max_quarantine_share: Input should be less than or equal to 1" in err
+
+
+@pytest.mark.parametrize("args", [["ingest", "orders"], ["ingest", "orders", "x.csv", "--bogus"], ["nosuch"],
+                                  ["ingest", "parcels", "x.csv"]])
+def test_usage_errors_exit_2_without_traceback(args, capsys):
+    code = main(args)
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err and ("Usage" in err or "Error" in err)

@@ -13,6 +13,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from tenure.analytics.settings import (CycleSettings, LifecycleSettings, RFMSettings, RFSettings,
+                                      Segment, _default_segments)
 from tenure.errors import ConfigError
 
 CONFIG_FILE = "tenure.toml"
@@ -52,9 +54,15 @@ class WorkspaceSettings(_Section):
 
 
 class WarehouseSettings(_Section):
-    backend: Literal["duckdb"] = Field(
+    backend: Literal["duckdb", "pyspark"] = Field(
         "duckdb",
-        description="Analytics engine. 'duckdb' is embedded and needs no set-up.",
+        description="Analytics engine: 'duckdb' (embedded, no set-up) or 'pyspark' (Spark through Ibis; "
+        "needs Java 17+ and the pyspark extra). The same analytics code runs on both.",
+    )
+    spark_master: str = Field(
+        "local[2]",
+        description="Spark master URL when backend = 'pyspark': local[N] on one machine, or a cluster "
+        "such as spark://host:7077.",
     )
     path: str = Field(
         "warehouse.duckdb",
@@ -84,6 +92,15 @@ class Settings(_Section):
     workspace: WorkspaceSettings = Field(default_factory=WorkspaceSettings)
     warehouse: WarehouseSettings = Field(default_factory=WarehouseSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
+    cycle: CycleSettings = Field(default_factory=CycleSettings)
+    lifecycle: LifecycleSettings = Field(default_factory=LifecycleSettings)
+    rf: RFSettings = Field(default_factory=RFSettings)
+    rfm: RFMSettings = Field(default_factory=RFMSettings)
+    segments: dict[str, Segment] = Field(
+        default_factory=_default_segments,
+        description="Custom segments: [segments.NAME] with a `rule` in the rule language and a "
+        "`description`; each becomes a true/false column of the snapshot.",
+    )
 
 
 def load_settings(path: Path) -> Settings:
@@ -106,7 +123,7 @@ def load_settings(path: Path) -> Settings:
 
 
 def setting_names(model: type[BaseModel] = Settings, prefix: str = "") -> list[str]:
-    """Dotted names of every leaf setting, e.g. 'ingest.max_quarantine_share'."""
+    """Dotted names of every documented setting, e.g. 'ingest.max_quarantine_share'."""
     names: list[str] = []
     for name, field in model.model_fields.items():
         sub = field.annotation
@@ -124,7 +141,33 @@ def _toml_value(value: object) -> str:
         return repr(value)
     if isinstance(value, str):
         return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{_key(k)} = {_toml_value(v)}" for k, v in value.items()) + " }"
     raise TypeError(f"no TOML rendering for {value!r}")
+
+
+def _key(name: str) -> str:
+    return name if name.replace("_", "").replace("-", "").isalnum() else _toml_value(name)
+
+
+def _scalars(model: BaseModel, lines: list[str], documented: bool = True) -> None:
+    for name, field in type(model).model_fields.items():
+        value = getattr(model, name)
+        if _is_table(value):
+            continue
+        if documented and field.description:
+            lines += [f"# {ln}" for ln in _wrap(field.description)]
+        lines.append(f"{_key(name)} = {_toml_value(value)}")
+        if documented:
+            lines.append("")
+
+
+def _is_table(value: object) -> bool:
+    return (isinstance(value, BaseModel)
+            or (isinstance(value, list) and value and isinstance(value[0], BaseModel))
+            or (isinstance(value, dict) and (not value or any(isinstance(v, (BaseModel, dict)) for v in value.values()))))
 
 
 def render_template(settings: Settings | None = None) -> str:
@@ -136,18 +179,28 @@ def render_template(settings: Settings | None = None) -> str:
         "",
     ]
     for section, field in Settings.model_fields.items():
-        model = getattr(settings, section)
+        value = getattr(settings, section)
+        if isinstance(value, dict):  # [segments.NAME] tables
+            lines += [f"# {ln}" for ln in _wrap(field.description or "")]
+            for key, item in value.items():
+                lines.append(f"[{section}.{_key(key)}]")
+                _scalars(item, lines, documented=False)
+                lines.append("")
+            continue
         lines.append(f"[{section}]")
-        tables: list[str] = []
-        for name, sub in type(model).model_fields.items():
-            value = getattr(model, name)
-            doc = [f"# {line}" for line in _wrap(sub.description or "")]
-            if isinstance(value, dict):
+        _scalars(value, lines)
+        for name, sub in type(value).model_fields.items():
+            item = getattr(value, name)
+            doc = [f"# {ln}" for ln in _wrap(sub.description or "")]
+            if isinstance(item, list) and item and isinstance(item[0], BaseModel):
+                lines += doc
+                for entry in item:
+                    lines.append(f"[[{section}.{name}]]")
+                    _scalars(entry, lines, documented=False)
+                lines.append("")
+            elif isinstance(item, dict) and not item:
                 example = (sub.json_schema_extra or {}).get("example", "")
-                tables += ["", *doc, "# Example:", *[f"# {ln}" for ln in str(example).splitlines()]]
-                continue
-            lines += [*doc, f"{name} = {_toml_value(value)}", ""]
-        lines += tables
+                lines += ["", *doc, "# Example:", *[f"# {ln}" for ln in str(example).splitlines()], ""]
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
 

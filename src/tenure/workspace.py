@@ -110,6 +110,45 @@ class Workspace:
         finally:
             con.close()
 
+    # -- lifecycle ---------------------------------------------------------------------------
+    @property
+    def history(self):
+        from tenure.history import History
+
+        if getattr(self, "_history", None) is None:
+            self._history = History(self.root / "snapshots")
+        return self._history
+
+    def today(self) -> dt.date:
+        return self.now().date()
+
+    def snapshot(self, *, as_of: dt.date, backend: str | None = None):
+        """The snapshot of `as_of` as an Ibis table (computed, not stored): one row per customer."""
+        from tenure.analytics.snapshot import snapshot
+        from tenure.warehouse.backends import analytics_tables
+
+        return snapshot(analytics_tables(self, backend), as_of=as_of, settings=self.settings)
+
+    def run(self, *, as_of: dt.date | None = None, backend: str | None = None):
+        """Compute and store the snapshot of `as_of` (default today) and its transitions."""
+        from tenure import runs
+
+        return runs.run(self, as_of or self.today(), backend=backend)
+
+    def backfill(self, *, start: dt.date, end: dt.date, every_days: int = 7, backend: str | None = None,
+                 progress=None):
+        """Store snapshots from `start` to `end` every `every_days` days, oldest first."""
+        from tenure import runs
+        from tenure.warehouse.backends import analytics_tables
+
+        tables = analytics_tables(self, backend)
+        results = []
+        for day in runs.dates_between(start, end, every_days):
+            results.append(runs.run(self, day, tables=tables))
+            if progress:
+                progress(day)
+        return results
+
     def table(self, name: str):
         """An Ibis table of the warehouse (read-only), e.g. `ws.table("orders")`."""
         return warehouse.ibis_connection(self.warehouse_path).table(name)

@@ -24,36 +24,29 @@ err_console = Console(stderr=True)
 
 
 def _register() -> None:
-    from tenure.cli import generate, ingest, workspace
+    from tenure.cli import generate, ingest, lifecycle, workspace
 
     workspace.register(app)
     ingest.register(app)
     generate.register(app)
+    lifecycle.register(app)
 
 
 _register()
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the CLI and return its exit code (Typer/click handle --help and usage errors: code 2)."""
     try:
-        app(args=argv, standalone_mode=False)
+        app(args=argv, standalone_mode=True)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except TenureError as exc:
         err_console.print(f"[bold red]error:[/] {exc.message}", highlight=False, soft_wrap=True)
         return exc.exit_code
     except KeyboardInterrupt:
         err_console.print("interrupted; nothing was half-written")
         return 130
-    except Exception as exc:  # click's own usage errors
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            return exc.exit_code
-        if isinstance(exc, click.exceptions.Exit):
-            return exc.exit_code
-        if isinstance(exc, click.exceptions.Abort):
-            return 1
-        raise
     return 0
 
 

@@ -1,0 +1,1 @@
+"""Lifecycle analytics: pure Ibis expressions over the canonical tables; nothing here executes."""

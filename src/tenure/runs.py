@@ -1,0 +1,77 @@
+"""`tenure run` and `tenure backfill`: compute a day's snapshot, store it, store its transitions."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from tenure.analytics.snapshot import snapshot as build_snapshot
+from tenure.analytics.snapshot import segment_columns
+from tenure.analytics.transitions import transitions
+from tenure.errors import TenureError
+from tenure.history import write_atomically
+from tenure.warehouse.backends import analytics_tables
+
+
+@dataclass
+class RunResult:
+    as_of: dt.date
+    customers: int
+    previous: dt.date | None
+    transitions: int
+    store_cycle_days: float
+    cycle_fallback: bool                       # no repeat purchase: the configured fallback was used
+    labels: dict[str, dict[str, int]] = field(default_factory=dict)  # segmentation -> label -> count
+
+
+def run(ws, as_of: dt.date, *, backend: str | None = None, tables=None) -> RunResult:
+    settings = ws.settings
+    tables = tables or analytics_tables(ws, backend)
+    history = ws.history
+    history.folder.mkdir(parents=True, exist_ok=True)
+    snap = build_snapshot(tables, as_of=as_of, settings=settings)
+    write_atomically(history.path(as_of), snap.to_parquet)
+    stored = history.read(as_of)
+    stats = stored.aggregate(n=stored.count(), cycle=stored.store_cycle_days.max(),
+                             repeats=stored.repeat_intervals.max()).execute().iloc[0]
+    previous = history.previous(as_of)
+    moved = 0
+    if previous is not None:
+        changes = transitions(history.read(previous), stored, segment_columns(settings))
+        write_atomically(history.transitions_path(as_of), changes.to_parquet)
+        moved = int(history.read_transitions().filter(lambda t: t.to_date == as_of).count().execute())
+    following = next((d for d in history.dates() if d > as_of), None)
+    if following is not None:  # a backfill slots in before a stored day: that day's moves change
+        later = transitions(stored, history.read(following), segment_columns(settings))
+        write_atomically(history.transitions_path(following), later.to_parquet)
+    labels = {}
+    for col in segment_columns(settings):
+        counts = stored.group_by(col).aggregate(n=stored.count()).execute()
+        labels[col] = {str(k): int(v) for k, v in zip(counts[col], counts["n"])}
+    return RunResult(as_of=as_of, customers=int(stats.n), previous=previous, transitions=moved,
+                     store_cycle_days=float(stats.cycle) if stats.n else float(settings.cycle.fallback_days),
+                     cycle_fallback=not settings.cycle.fixed_days and not int(stats.repeats or 0),
+                     labels=labels)
+
+
+def dates_between(start: dt.date, end: dt.date, every_days: int) -> list[dt.date]:
+    if end < start:
+        raise TenureError(f"--to {end} is before --from {start}", fix="swap them")
+    if every_days < 1:
+        raise TenureError("--every must be at least 1d", fix="write e.g. --every 7d")
+    out, day = [], start
+    while day <= end:
+        out.append(day)
+        day += dt.timedelta(days=every_days)
+    return out
+
+
+def parse_every(text: str) -> int:
+    """'7d', '7', '2w' -> days."""
+    t = text.strip().lower()
+    try:
+        if t.endswith("w"):
+            return int(t[:-1]) * 7
+        return int(t.removesuffix("d"))
+    except ValueError:
+        raise TenureError(f"--every {text!r} is not a number of days or weeks", fix="write e.g. 7d or 2w")
