@@ -22,7 +22,8 @@ Functions
     Their argument must be a column name; min and max also take text and date columns.
   Per row: abs(x), coalesce(a, b, ...), lower(text), round(x), round(x, n) (n a literal whole
     number from -10 to 10; halves round away from zero).
-Types: number, text, true/false, date (date and timestamp columns); other columns cannot be used.
+Types: number, text, true/false, date (date and timestamp columns: a date compares as its
+midnight); columns of other types cannot be used.
 Comparisons, in and between need one type on every side; arithmetic needs numbers; and, or and
 not need true/false. Comparing with the literal null is an error (write `is null`).
 Nulls follow SQL three-valued logic; a customer whose rule is null is not in the segment:
@@ -139,7 +140,7 @@ PLUS: "+"
 MINUS: "-"
 STAR: "*"
 SLASH: "/"
-NUMBER: /\d+(\.\d+)?|\.\d+/
+NUMBER: /[0-9]+(\.[0-9]+)?|\.[0-9]+/
 STRING: /'(?:[^']|'')*'|"(?:[^"]|"")*"/
 NAME: /[A-Za-z_][A-Za-z0-9_]*/
 %ignore /\s+/
@@ -211,7 +212,7 @@ class _Build(Transformer):
     def date(self, c):
         text = self.string(c).value
         try:
-            if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+            if re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", text):
                 return Literal(_at(c[0]), dt.date.fromisoformat(text), "date")
         except ValueError:
             pass
@@ -408,6 +409,8 @@ class _Compiler:
 
     def call(self, n: Call) -> tuple[ir.Value, str]:
         f, args = n.func, n.args
+        if f not in FUNCTIONS:  # only a hand-built Rule gets here; parse_rule checks this
+            self.fail(f"unknown function {f!r}", n.pos)
         if f == "count":
             return self.t.count(), "number"
         if f in AGGREGATES:  # reductions of the whole table: Ibis makes them subqueries/windows
