@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import os
 from collections import Counter
 from decimal import Decimal
 
@@ -20,7 +19,7 @@ import pandas as pd
 import pytest
 
 from tenure import Workspace
-from tests.conftest import NOW, shared_data_dir
+from tests.conftest import NOW
 from tests.oracle_sql import compute, purchase_days_of
 
 ONLINE_RETAIL_2011 = dt.date(2011, 12, 10)
@@ -144,18 +143,9 @@ def test_oracle_segment_grid(r, f, segment):
 
 # -- real data ------------------------------------------------------------------------------
 
-def _shared_data():
-    folder = shared_data_dir()
-    if not folder.is_dir():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI needs the real data sets in {folder} (set TENURE_SHARED_DATA)")
-        pytest.skip(f"real data sets not found in {folder}; set TENURE_SHARED_DATA to run this test")
-    return folder
-
-
 @pytest.fixture(scope="module")
-def retail_ws(tmp_path_factory) -> Workspace:
-    data = _shared_data()
+def retail_ws(tmp_path_factory, shared_data) -> Workspace:
+    data = shared_data  # session-scoped: skips, or fails in CI, without the data sets
     ws = Workspace.init(tmp_path_factory.mktemp("retail") / "shop", timezone="Europe/London", currency="GBP")
     for part in (data / "online-retail-ii" / "online_retail_II_year_2009_2010.parquet",
                  data / "online-retail" / "online_retail.csv.gz"):
@@ -165,8 +155,8 @@ def retail_ws(tmp_path_factory) -> Workspace:
 
 
 @pytest.fixture(scope="module")
-def cdnow_ws(tmp_path_factory) -> Workspace:
-    data = _shared_data()
+def cdnow_ws(tmp_path_factory, shared_data) -> Workspace:
+    data = shared_data  # session-scoped: skips, or fails in CI, without the data sets
     ws = Workspace.init(tmp_path_factory.mktemp("cdnow") / "shop", timezone="Europe/London", currency="GBP")
     summary = ws.ingest("orders", [data / "cdnow" / "CDNOW_master.txt"], preset="cdnow", now=NOW)
     assert summary.count("quarantined") == 0, summary.reasons
