@@ -38,7 +38,7 @@ demo: $(STAMP)
 	$(BIN)/tenure transitions --from $(DEMO_FROM) --to $(DEMO_AS_OF) --by lifecycle --workspace $(DEMO_DIR)
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -n 2 -q $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 --dist loadfile -q $(PYTEST_ARGS)
 
 # Regenerate the lock file from pyproject ranges (a maintainer's step, not part of set-up).
 lock:
