@@ -67,10 +67,6 @@ class History:
         self.latest()
         return self.con.read_parquet(self.folder / "snapshot-*.parquet", union_by_name=True)
 
-    def read_transitions(self) -> ir.Table | None:
-        files = list(self.folder.glob("transitions-*.parquet"))
-        return self.con.read_parquet(self.folder / "transitions-*.parquet", union_by_name=True) if files else None
-
 
 def write_atomically(path: Path, writer) -> None:
     tmp = path.with_name(f".{path.name}.partial")

@@ -39,7 +39,7 @@ def run(ws, as_of: dt.date, *, backend: str | None = None, tables=None) -> RunRe
     if previous is not None:
         changes = transitions(history.read(previous), stored, segment_columns(settings))
         write_atomically(history.transitions_path(as_of), changes.to_parquet)
-        moved = int(history.read_transitions().filter(lambda t: t.to_date == as_of).count().execute())
+        moved = int(history.con.read_parquet(history.transitions_path(as_of)).count().execute())
     following = next((d for d in history.dates() if d > as_of), None)
     if following is not None:  # a backfill slots in before a stored day: that day's moves change
         later = transitions(stored, history.read(following), segment_columns(settings))
