@@ -15,7 +15,7 @@ from tenure.ingest.stage import parse_check
 
 UNITS = "cand"  # the table with one row per order, for the summary's order counts
 ORDER_FIELDS = ["order_id", "customer_id", "ordered_at", "status", "amount", "currency", "channel"]
-LINE_FIELDS = ["sku", "name", "quantity", "unit_price"]
+ITEM_FIELDS = ["sku", "name", "quantity", "unit_price"]  # stored per line; the line number is derived
 STATUSES = ("completed", "cancelled", "returned")
 # Words real exports use for the three statuses.
 STATUS_WORDS = {
@@ -26,7 +26,7 @@ STATUS_WORDS = {
 
 
 def fields(preset: Preset) -> list[str]:
-    return ORDER_FIELDS + (LINE_FIELDS if preset.line_level else [])
+    return ORDER_FIELDS + (ITEM_FIELDS if preset.line_level else [])
 
 
 def checks(preset: Preset, now_sql: str) -> list[tuple[str, str, str]]:

@@ -13,13 +13,12 @@ import duckdb
 
 from tenure.errors import MappingError, QuarantineLimitError, SourceError
 from tenure.ingest import customers, events, items, orders, readers, stage
-from tenure.ingest.presets import LINE_FIELDS, Preset, get_preset
+from tenure.ingest.presets import Preset, get_preset
 from tenure.ingest.readers import ReadOptions
 from tenure.ingest.sql import ident, lit
 from tenure.ingest.summary import IngestSummary
 
 ENTITY_MODULES = {"orders": orders, "customers": customers, "events": events, "order_items": items}
-UNIT_NAMES = {"orders": "orders", "customers": "customers", "events": "events", "order_items": "orders"}
 
 
 def run(con: duckdb.DuckDBPyConnection, *, entity: str, sources: list[str], preset_name: str,
@@ -152,5 +151,3 @@ def _record(con, summary: IngestSummary, started: dt.datetime) -> None:
          dt.datetime.now(), summary.status, json.dumps(summary.as_dict())],
     )
 
-
-__all__ = ["run", "LINE_FIELDS"]
