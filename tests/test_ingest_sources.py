@@ -11,6 +11,7 @@ import duckdb
 import pytest
 
 from tenure.cli import main
+from tenure.ingest.readers import ReadOptions
 from tests.conftest import NOW, write
 
 ORDERS = ("order_id,customer_id,ordered_at,amount,status\n"
@@ -109,7 +110,7 @@ def test_excel_sheet(ws, tmp_path):
     sheet.append(["x2", "c2", "2025-03-02 10:00", 4])
     book.save(tmp_path / "shop.xlsx")
     s = ws.ingest("orders", [tmp_path / "shop.xlsx"], now=NOW,
-                  options=__import__("tenure.ingest.readers", fromlist=["ReadOptions"]).ReadOptions(sheet="Orders"))
+                  options=ReadOptions(sheet="Orders"))
     assert s.rows == {"loaded": 2}
     assert rows(ws, "SELECT order_id, customer_id, CAST(ordered_at AS VARCHAR), amount FROM orders ORDER BY 1") == \
         [("x1", "17850", "2025-03-01 09:30:00", 10.25), ("x2", "c2", "2025-03-02 10:00:00", 4)]
@@ -124,7 +125,7 @@ def test_sqlite_table_and_query(ws, tmp_path):
     con.commit()
     con.close()
     mapping = {"order_id": "id", "customer_id": "who", "ordered_at": "at", "amount": "total", "status": "state"}
-    opts = __import__("tenure.ingest.readers", fromlist=["ReadOptions"]).ReadOptions
+    opts = ReadOptions
     s = ws.ingest("orders", [f"sqlite:///{db}"], mapping=mapping, now=NOW, options=opts(table="sales"))
     assert s.rows == {"loaded": 300}
     q = ws.ingest("orders", [f"sqlite:///{db}"], mapping=mapping, now=NOW,
@@ -148,7 +149,7 @@ def test_postgresql_table(ws):
         pg.execute(f"INSERT INTO {name} SELECT 'pg' || g, g % 50, timestamptz '2025-05-01 12:00+00' + g * interval '1 hour', "
                    "g * 1.25, CASE WHEN g % 10 = 0 THEN 'cancelled' ELSE 'completed' END FROM generate_series(1, 1000) g")
         try:
-            opts = __import__("tenure.ingest.readers", fromlist=["ReadOptions"]).ReadOptions(table=name)
+            opts = ReadOptions(table=name)
             s = ws.ingest("orders", [url], now=NOW, options=opts)
         finally:
             pg.execute(f"DROP TABLE {name}")

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import gzip
 
+import duckdb
 import pytest
 
 from tenure.cli import main
-from tests.conftest import fingerprint, write
+from tests.conftest import NOW, fingerprint, write
 
 HEADER = "order_id,customer_id,ordered_at,amount\n"
 GOOD = HEADER + "o1,c1,2025-01-02 10:00:00,12.50\no2,c2,2025-01-03 11:00:00,20\n"
@@ -71,9 +72,8 @@ def test_text_in_amount_column_over_the_limit(loaded, tmp_path, capsys):
 def test_text_in_amount_column_under_the_limit_is_quarantined(loaded, tmp_path):
     rows = "".join(f"p{i},c{i},2025-01-04 10:00:00,{i}\n" for i in range(200))
     path = write(tmp_path / "amt.csv", HEADER + rows + "p999,c9,2025-01-04 10:00:00,$12\n")
-    summary = loaded.ingest("orders", [path], now=__import__("tests.conftest").conftest.NOW)
+    summary = loaded.ingest("orders", [path], now=NOW)
     assert summary.count("loaded") == 200 and summary.reasons == {"amount is not a number": 1}
-    import duckdb
     con = duckdb.connect(str(loaded.warehouse_path), read_only=True)
     row = con.execute("SELECT source_row, key, reason, detail, original->>'amount' FROM quarantine").fetchone()
     con.close()
