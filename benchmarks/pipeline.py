@@ -32,6 +32,7 @@ import resource
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -285,15 +286,24 @@ def child(mode: str, ws_path: str, as_of_text: str, out: str) -> None:
 
 def measure(mode: str, ws: Path | int, as_of: dt.date | Path, out: Path | str) -> dict:
     # Every computation runs in a child, and so does the preparation: on Linux a child's ru_maxrss
-    # starts at its parent's resident size (exec keeps the high-water mark), so the parent stays small.
+    # starts at its parent's peak (exec keeps the high-water mark), so the parent stays small.
     arg = as_of.isoformat() if isinstance(as_of, dt.date) else str(as_of)
-    proc = subprocess.run([sys.executable, __file__, "--child", mode, str(ws), arg, str(out)],
-                          check=False, capture_output=True, text=True)
-    if proc.returncode != 0:
-        tail = (proc.stderr.strip().splitlines() or ["(no message)"])[-1]
-        return {"error": f"exit {proc.returncode}: {tail[:200]}"}
-    last = proc.stdout.rstrip()
-    return json.loads(last[last.rindex("\n{") + 1:] if "\n{" in last else last[last.index("{"):])
+    with tempfile.TemporaryFile("w+") as stdout, tempfile.TemporaryFile("w+") as stderr:
+        start = time.perf_counter()
+        proc = subprocess.Popen([sys.executable, __file__, "--child", mode, str(ws), arg, str(out)],
+                                stdout=stdout, stderr=stderr, text=True)
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        seconds = time.perf_counter() - start
+        stdout.seek(0)
+        stderr.seek(0)
+        text, errors = stdout.read().rstrip(), stderr.read().strip().splitlines()
+    if proc.returncode != 0:  # say why, after how long, at what peak (the whole child's, imports too)
+        why = next((ln for ln in reversed(errors) if "Error" in ln or "Exception" in ln),
+                   errors[-1] if errors else "(no message)")
+        return {"error": f"exit {proc.returncode} after {seconds:.0f} s, peak {usage.ru_maxrss / 1024:,.0f} MB: "
+                         f"{why.strip()[:160]}"}
+    return json.loads(text[text.rindex("\n{") + 1:] if "\n{" in text else text[text.index("{"):])
 
 
 # -- data: generated shops and ingested workspaces, cached --------------------------------------
