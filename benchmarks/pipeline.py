@@ -14,9 +14,16 @@ memory is that run's alone:
   pandas   what analysts write today: read customers, orders and events from the warehouse into
            pandas (`.df()`), compute the same features with groupby, write them to Parquet.
 
-    .venv/bin/python benchmarks/pipeline.py [--orders 1000000 10000000] [--dir .bench]
+    .venv/bin/python benchmarks/pipeline.py [--orders 1000000 10000000] [--dir .bench] [--repeat 3]
     .venv/bin/python benchmarks/pipeline.py --orders 10000000 --profile   # where tenure's time goes
-    .venv/bin/python benchmarks/pipeline.py --orders 1000000 --check      # the three outputs agree
+    .venv/bin/python benchmarks/pipeline.py --orders 1000000 --check      # the outputs agree
+
+Each computation runs --repeat times, interleaved; the fastest run is reported, with its CPU
+seconds (all threads), which a busy machine disturbs less than the wall time.
+
+100M orders: the shop is 10 generated chunks (about 6 min, 5 GB of Parquet) and the ingest takes
+about 7 min (a 5.6 GB warehouse). Mind the disk: with DuckDB's defaults `tenure run` spilled
+52 GB to warehouse.duckdb.tmp before failing out of memory on a 24 GB machine.
 
 Prints figures; asserts nothing. Results and the machine are in docs/benchmarks-pipeline.md.
 """
@@ -44,7 +51,7 @@ PANDAS_MAX_ORDERS = 20_000_000       # above this the pandas reference would nee
 CHUNK_ORDERS = 10_000_000            # shops larger than this are generated in chunks (see shop())
 NOW = dt.datetime(2026, 1, 1)        # the ingest's clock: after the generator's default window
 
-# Feature columns that all three computations produce (the snapshot has more: the segmentations).
+# Feature columns that every computation produces (the snapshot has more: the segmentations).
 FEATURES = ("customer_id", "as_of", "first_seen", "consent_email", "consent_sms", "acquisition_channel",
             "orders", "spend", "spend_365", "avg_spend", "purchase_days", "first_purchase",
             "last_purchase", "intervals", "last_interval", "own_cycle_days", "repeat_intervals",
