@@ -268,16 +268,11 @@ def child(mode: str, ws_path: str, as_of_text: str, out: str) -> None:
         start = time.perf_counter()
         result = Workspace(ws_path).run(as_of=as_of)
         rows = result.customers
-    elif mode == "sql":
+    elif mode in ("sql", "sql_full"):
+        query = floor_sql(as_of) if mode == "sql" else floor_full_sql(as_of)
         start = time.perf_counter()
         con = duckdb.connect(str(warehouse), read_only=True)
-        con.execute(f"COPY ({floor_sql(as_of)}) TO '{out}' (FORMAT parquet)")
-        con.close()
-        rows = None
-    elif mode == "sql_full":
-        start = time.perf_counter()
-        con = duckdb.connect(str(warehouse), read_only=True)
-        con.execute(f"COPY ({floor_full_sql(as_of)}) TO '{out}' (FORMAT parquet)")
+        con.execute(f"COPY ({query}) TO '{out}' (FORMAT parquet)")
         con.close()
         rows = None
     elif mode == "pandas":

@@ -6,7 +6,7 @@ import datetime as dt
 
 import ibis
 
-from tenure.analytics.transitions import NEW, matrix
+from tenure.analytics.transitions import NEW, as_label, matrix
 from tenure.errors import TenureError
 
 ALIASES = {"rfm": "rfm_segment"}
@@ -20,16 +20,11 @@ def _column(ws, by: str) -> str:
     return col
 
 
-def _label(t, col):
-    value = t[col]
-    return ibis.ifelse(value, "in", "out") if value.type().is_boolean() else value.cast("string")
-
-
 def segment_summary(ws, *, by: str, as_of: dt.date | None) -> tuple[list[dict], dt.date]:
     col = _column(ws, by)
     day = as_of or ws.history.latest()
     t = ws.history.read(day)
-    t = t.mutate(label=_label(t, col))
+    t = t.mutate(label=as_label(t[col]))
     total = t.aggregate(n=t.count(), spend=t.spend.sum()).execute().iloc[0]
     g = t.group_by("label").aggregate(
         customers=t.count(), spend=t.spend.sum(), median_days=t.days_since_last.median(),

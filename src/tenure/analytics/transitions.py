@@ -17,8 +17,8 @@ def transitions(before: ir.Table, after: ir.Table, columns: list[str]) -> ir.Tab
     a = after.select("customer_id", "as_of", *columns)
     j = a.left_join(b, "customer_id")
     for col in columns:
-        to_label = _label(j[col])
-        from_label = ibis.ifelse(j.as_of_right.isnull(), NEW, _label(j[f"{col}_right"]))
+        to_label = as_label(j[col])
+        from_label = ibis.ifelse(j.as_of_right.isnull(), NEW, as_label(j[f"{col}_right"]))
         changed = j.mutate(from_label=from_label, to_label=to_label)
         changed = changed.filter(changed.from_label.isnull() | (changed.from_label != changed.to_label))
         parts.append(changed.select(
@@ -28,7 +28,8 @@ def transitions(before: ir.Table, after: ir.Table, columns: list[str]) -> ir.Tab
     return ibis.union(*parts) if len(parts) > 1 else parts[0]
 
 
-def _label(value: ir.Value) -> ir.StringValue:
+def as_label(value: ir.Value) -> ir.StringValue:
+    """A segmentation's value as a label: text as it is, a custom segment's true/false as in/out."""
     if value.type().is_boolean():
         return ibis.ifelse(value, "in", "out")
     return value.cast("string")
@@ -36,8 +37,8 @@ def _label(value: ir.Value) -> ir.StringValue:
 
 def matrix(before: ir.Table, after: ir.Table, column: str) -> ir.Table:
     """Counts of customers by (label in `before`, label in `after`)."""
-    b = before.select("customer_id", from_label=_label(before[column]))
-    a = after.select("customer_id", to_label=_label(after[column]))
+    b = before.select("customer_id", from_label=as_label(before[column]))
+    a = after.select("customer_id", to_label=as_label(after[column]))
     j = a.left_join(b, "customer_id")
     j = j.mutate(from_label=ibis.coalesce(j.from_label, NEW))
     return j.group_by("from_label", "to_label").aggregate(customers=j.customer_id.count())

@@ -7,8 +7,6 @@ downstream is the same Ibis code for both.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from tenure.analytics.features import Tables
 
 CANONICAL = ("customers", "orders", "events")
@@ -29,7 +27,3 @@ def analytics_tables(workspace, backend: str | None = None) -> Tables:
 
     raise ConfigError(f"unknown backend {backend!r}", fix="use duckdb or pyspark")
 
-
-def execute_to_parquet(table, path: Path) -> None:
-    """Run an expression on its backend and write the result as Parquet."""
-    table.to_parquet(path)
