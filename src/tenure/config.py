@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from tenure.analytics.settings import (CycleSettings, LifecycleSettings, RFMSettings, RFSettings,
+from tenure.analytics.settings import (ClvSettings, CycleSettings, LifecycleSettings, RFMSettings, RFSettings,
                                       Segment, _default_segments)
 from tenure.errors import ConfigError
 
@@ -35,6 +35,11 @@ class WorkspaceSettings(_Section):
         "USD",
         description="ISO 4217 code given to amounts whose source names no currency.",
     )
+    locale: str = Field(
+        "en_US",
+        description="Locale of numbers, dates and money in reports (e.g. en_GB, de_DE, fr_FR): "
+        "decimal and thousands separators, the currency symbol and its place.",
+    )
 
     @field_validator("timezone")
     @classmethod
@@ -51,6 +56,16 @@ class WorkspaceSettings(_Section):
         if len(value) != 3 or not value.isalpha():
             raise ValueError(f"{value!r} is not a three-letter ISO 4217 code such as 'EUR'")
         return value.upper()
+
+    @field_validator("locale")
+    @classmethod
+    def _known_locale(cls, value: str) -> str:
+        from babel import Locale, UnknownLocaleError
+
+        try:
+            return str(Locale.parse(value.replace("-", "_")))
+        except (UnknownLocaleError, ValueError):
+            raise ValueError(f"unknown locale {value!r}; use a name such as 'en_GB' or 'de_DE'")
 
 
 class WarehouseSettings(_Section):
@@ -96,6 +111,7 @@ class Settings(_Section):
     lifecycle: LifecycleSettings = Field(default_factory=LifecycleSettings)
     rf: RFSettings = Field(default_factory=RFSettings)
     rfm: RFMSettings = Field(default_factory=RFMSettings)
+    clv: ClvSettings = Field(default_factory=ClvSettings)
     segments: dict[str, Segment] = Field(
         default_factory=_default_segments,
         description="Custom segments: [segments.NAME] with a `rule` in the rule language and a "

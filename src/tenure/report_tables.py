@@ -14,8 +14,9 @@ ALIASES = {"rfm": "rfm_segment"}
 
 def _column(ws, by: str) -> str:
     col = ALIASES.get(by, by)
-    known = ["lifecycle", "rf", "rfm", *ws.settings.segments]
-    if col not in ("lifecycle", "rf", "rfm_segment", *ws.settings.segments):
+    churn = ["churn_risk"] if ws.settings.clv.enabled else []
+    known = ["lifecycle", "rf", "rfm", *churn, *ws.settings.segments]
+    if col not in ("lifecycle", "rf", "rfm_segment", *churn, *ws.settings.segments):
         raise TenureError(f"--by {by!r} is not a segmentation", fix=f"use one of: {', '.join(known)}")
     return col
 
@@ -43,7 +44,8 @@ def transition_matrix(ws, *, start: dt.date, end: dt.date, by: str):
     cells = {(r.from_label, r.to_label): int(r.customers) for r in m.itertuples()}
     order = {"lifecycle": [*ws.settings.lifecycle.labels.values()],
              "rf": [ws.settings.rf.no_orders, ws.settings.rf.before_first_rung, *(r.name for r in ws.settings.rf.rungs)],
-             "rfm_segment": [*(s.name for s in ws.settings.rfm.segments), ws.settings.rfm.no_orders]}.get(col, [])
+             "rfm_segment": [*(s.name for s in ws.settings.rfm.segments), ws.settings.rfm.no_orders],
+             "churn_risk": ["low", "medium", "high", "none", "unknown"]}.get(col, [])
     labels = sorted({*m.from_label, *m.to_label} - {NEW}, key=lambda x: (order.index(x) if x in order else 99, x))
     froms = [x for x in [NEW, *labels] if x in set(m.from_label)]
     tos = [x for x in labels if x in set(m.to_label)]

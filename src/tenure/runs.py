@@ -22,6 +22,19 @@ class RunResult:
     store_cycle_days: float
     cycle_fallback: bool                       # no repeat purchase: the configured fallback was used
     labels: dict[str, dict[str, int]] = field(default_factory=dict)  # segmentation -> label -> count
+    clv_note: str | None = None                # why predictions are missing or partial
+    models: object | None = None               # tenure.clv.scoring.Models when fitted
+
+
+def full_snapshot(tables, as_of: dt.date, settings):
+    """The snapshot with predictions when enabled: (Ibis table, Prediction or None)."""
+    snap = build_snapshot(tables, as_of=as_of, settings=settings)
+    if not settings.clv.enabled:
+        return snap, None
+    from tenure.clv.predict import attach, predict
+
+    prediction = predict(tables, as_of=as_of, settings=settings)
+    return attach(snap, prediction, settings), prediction
 
 
 def run(ws, as_of: dt.date, *, backend: str | None = None, tables=None) -> RunResult:
@@ -29,7 +42,7 @@ def run(ws, as_of: dt.date, *, backend: str | None = None, tables=None) -> RunRe
     tables = tables or analytics_tables(ws, backend)
     history = ws.history
     history.folder.mkdir(parents=True, exist_ok=True)
-    snap = build_snapshot(tables, as_of=as_of, settings=settings)
+    snap, prediction = full_snapshot(tables, as_of, settings)
     write_atomically(history.path(as_of), snap.to_parquet)
     stored = history.read(as_of)
     stats = stored.aggregate(n=stored.count(), cycle=stored.store_cycle_days.max(),
@@ -51,7 +64,8 @@ def run(ws, as_of: dt.date, *, backend: str | None = None, tables=None) -> RunRe
     return RunResult(as_of=as_of, customers=int(stats.n), previous=previous, transitions=moved,
                      store_cycle_days=float(stats.cycle) if stats.n else float(settings.cycle.fallback_days),
                      cycle_fallback=not settings.cycle.fixed_days and not int(stats.repeats or 0),
-                     labels=labels)
+                     labels=labels, clv_note=prediction.note if prediction else None,
+                     models=prediction.models if prediction else None)
 
 
 def dates_between(start: dt.date, end: dt.date, every_days: int) -> list[dt.date]:

@@ -124,10 +124,10 @@ class Workspace:
 
     def snapshot(self, *, as_of: dt.date, backend: str | None = None):
         """The snapshot of `as_of` as an Ibis table (computed, not stored): one row per customer."""
-        from tenure.analytics.snapshot import snapshot
+        from tenure.runs import full_snapshot
         from tenure.warehouse.backends import analytics_tables
 
-        return snapshot(analytics_tables(self, backend), as_of=as_of, settings=self.settings)
+        return full_snapshot(analytics_tables(self, backend), as_of, self.settings)[0]
 
     def run(self, *, as_of: dt.date | None = None, backend: str | None = None):
         """Compute and store the snapshot of `as_of` (default today) and its transitions."""

@@ -107,6 +107,32 @@ class RFMSettings(_Section):
         "Scores are relative: with N buyers and w of them strictly worse, score = min(5, 1 + floor(5w/N)).")
 
 
+class ClvSettings(_Section):
+    enabled: bool = Field(
+        True, description="Fit BG/NBD and Gamma-Gamma in every `tenure run` and add the prediction "
+        "columns and the churn_risk segmentation to the snapshot.")
+    unit: str = Field(
+        "weeks", pattern="^(days|weeks)$", description="Time unit of the fitted parameters: days or weeks "
+        "(predictions are the same; parameters and their scale differ).")
+    discount_rate: float = Field(
+        0.10, ge=0, le=1, description="Annual discount rate of clv_365d (0.10 = money in a year is worth 10% less).")
+    include_free_orders: bool = Field(
+        True, description="Count completed orders of amount 0 as purchases in the model summary "
+        "(the BG/NBD literature counts transactions; the lifecycle features do not).")
+    churn_risk_high_below: float = Field(
+        0.2, ge=0, le=1, description="churn_risk is high when the probability of buying in the next 90 days "
+        "(purchase_probability_90d) is below this.")
+    churn_risk_low_from: float = Field(
+        0.5, ge=0, le=1, description="churn_risk is low when purchase_probability_90d is at least this; "
+        "medium in between.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ClvSettings:
+        if self.churn_risk_high_below > self.churn_risk_low_from:
+            raise ValueError("churn_risk_high_below must not exceed churn_risk_low_from")
+        return self
+
+
 class Segment(_Section):
     rule: str = Field(description="A rule over the snapshot's feature columns (docs/segments.md)")
     description: str = ""

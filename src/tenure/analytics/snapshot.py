@@ -32,4 +32,5 @@ def snapshot(tables: Tables, *, as_of: dt.date, settings) -> ir.Table:
 
 
 def segment_columns(settings) -> list[str]:
-    return [*SEGMENTATIONS, *settings.segments]
+    churn = ["churn_risk"] if settings.clv.enabled else []
+    return [*SEGMENTATIONS, *churn, *settings.segments]

@@ -30,6 +30,8 @@ def _register() -> None:
     ingest.register(app)
     generate.register(app)
     lifecycle.register(app)
+    from tenure.cli import clv as clv_cli
+    clv_cli.register(app)
 
 
 _register()

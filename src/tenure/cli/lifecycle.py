@@ -47,8 +47,11 @@ def run(as_of: str = typer.Option(None, "--as-of", help="The day to compute (YYY
     console.print(f"Snapshot {result.as_of}: {result.customers:,} customers, store cycle "
                   f"{result.store_cycle_days:g} days; {result.transitions:,} label changes since "
                   f"{result.previous or 'no earlier snapshot'}")
-    for col in ("lifecycle", "rf"):
-        console.print(_labels_table(col, result.labels[col]))
+    if result.clv_note:
+        console.print(f"[yellow]note:[/] {result.clv_note}", soft_wrap=True)
+    for col in ("lifecycle", "rf", "churn_risk"):
+        if col in result.labels:
+            console.print(_labels_table(col, result.labels[col]))
 
 
 def _labels_table(title: str, counts: dict[str, int]) -> Table:

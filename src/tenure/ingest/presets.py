@@ -87,6 +87,18 @@ CDNOW = Preset(
     date_format="%Y%m%d",
 )
 
+# The 1/10 sample of the BG/NBD paper: the same rows with the sample's own customer id added.
+CDNOW_SAMPLE = Preset(
+    name="cdnow-sample", entity="orders",
+    description="CDNOW sample (CDNOW_sample.txt): master id, sample id, yyyymmdd, CDs, dollars; the "
+    "sample id is the customer id",
+    columns={"customer_id": ("sample_id", "c2"), "ordered_at": ("date", "c3"),
+             "quantity": ("number_of_cds", "c4"), "amount": ("dollar_value", "c5")},
+    required=CDNOW.required, exprs=CDNOW.exprs, currency="USD",
+    read=ReadOptions(fmt="whitespace", names=("master_id", "sample_id", "date", "number_of_cds", "dollar_value")),
+    date_format="%Y%m%d",
+)
+
 SHOPIFY = Preset(
     name="shopify", entity="orders",
     description="Shopify orders export: one row per line item, the order's fields on its first "
@@ -110,9 +122,9 @@ SHOPIFY = Preset(
     },
 )
 
-_NAMED = {(p.name, p.entity): p for p in (ONLINE_RETAIL, CDNOW, SHOPIFY)}
+_NAMED = {(p.name, p.entity): p for p in (ONLINE_RETAIL, CDNOW, CDNOW_SAMPLE, SHOPIFY)}
 ALIASES = {"online-retail": "online-retail-ii"}
-NAMES = ("generic", "online-retail-ii", "cdnow", "shopify")
+NAMES = ("generic", "online-retail-ii", "cdnow", "cdnow-sample", "shopify")
 
 
 def get_preset(name: str, entity: str) -> Preset:

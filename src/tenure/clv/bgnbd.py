@@ -1,0 +1,153 @@
+"""BG/NBD (Fader, Hardie & Lee 2005, "Counting your customers the easy way"): while alive a
+customer buys at rate lambda ~ Gamma(r, alpha); after each purchase they drop out with
+probability p ~ Beta(a, b). Fitted by maximum likelihood on (x, t_x, T) per customer.
+
+x = repeat purchase days, t_x = time from the first to the last purchase, T = time from the first
+purchase to the end of calibration, all in the model's unit (days or weeks).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import digamma, gammaln, hyp2f1
+
+from tenure.clv._mle import FittedModel, ModelError, check_identified, collapse, maximise, standard_errors
+
+TRY = "try a later --as-of (more history), --unit weeks, or check that orders carry the right customer ids"
+
+
+def _arrays(x, t_x, T):
+    x, t_x, T = (np.asarray(v, dtype="float64") for v in (x, t_x, T))
+    if x.shape != t_x.shape or x.shape != T.shape:
+        raise ModelError("x, t_x and T must have the same length")
+    return x, t_x, T
+
+
+def check_summary(x, t_x, T, w) -> None:
+    """Refuse data that cannot identify the model, saying what is wrong and what to try."""
+    if not np.all(np.isfinite(x) & np.isfinite(t_x) & np.isfinite(T)):
+        raise ModelError("the customer summary holds missing or infinite values")
+    if np.any((x < 0) | (t_x < 0) | (t_x > T + 1e-9) | ((x == 0) & (t_x > 0))):
+        raise ModelError("the customer summary is inconsistent (need x >= 0 and 0 <= t_x <= T, t_x = 0 when x = 0)")
+    n = float(w.sum())
+    if n < 2:
+        raise ModelError(f"only {int(n)} customer has purchases: BG/NBD needs many customers", fix=TRY)
+    if x.max() == 0 and T.max() == T.min():
+        raise ModelError("all purchases fall on one day: no repeat purchase and no spread of first "
+                         "purchases to learn from", fix=TRY)
+    if x.max() == 0:
+        raise ModelError("no customer has bought on two different days: BG/NBD needs repeat buyers", fix=TRY)
+
+
+class BetaGeo(FittedModel):
+    """BG/NBD purchase and dropout model. `fit(x, t_x, T)` then predict; see docs/clv.md."""
+
+    kind = "BG/NBD"
+    names = ("r", "alpha", "a", "b")
+
+    # -- likelihood --------------------------------------------------------------------------
+    @staticmethod
+    def _ll_terms(theta, x, t_x, T, w, xu, xi):
+        r, alpha, a, b = theta
+        # Functions of x alone are evaluated once per distinct x (few) and broadcast.
+        lg_rx, lg_bx, lg_abx = gammaln(r + xu)[xi], gammaln(b + xu)[xi], gammaln(a + b + xu)[xi]
+        A = lg_rx - gammaln(r) + r * np.log(alpha) + gammaln(a + b) + lg_bx - gammaln(b) - lg_abx
+        C = -(r + x) * np.log(alpha + T)
+        repeat = x > 0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            D = np.where(repeat, np.log(a) - np.log(np.where(repeat, b + x - 1, 1.0))
+                         - (r + x) * np.log(alpha + t_x), -np.inf)
+        S = np.logaddexp(C, D)
+        return A, C, D, S
+
+    @classmethod
+    def _ll_and_grad(cls, theta, x, t_x, T, w, xu, xi):
+        r, alpha, a, b = theta
+        A, C, D, S = cls._ll_terms(theta, x, t_x, T, w, xu, xi)
+        ll = float(np.dot(w, A + S))
+        p1, p2 = np.exp(C - S), np.exp(D - S)
+        ps_rx, ps_bx, ps_abx = digamma(r + xu)[xi], digamma(b + xu)[xi], digamma(a + b + xu)[xi]
+        bx1 = np.where(x > 0, b + x - 1, 1.0)
+        g = np.array([
+            np.dot(w, ps_rx - digamma(r) + np.log(alpha) - p1 * np.log(alpha + T) - p2 * np.log(alpha + t_x)),
+            np.dot(w, r / alpha - p1 * (r + x) / (alpha + T) - p2 * (r + x) / (alpha + t_x)),
+            np.dot(w, digamma(a + b) - ps_abx + p2 / a),
+            np.dot(w, digamma(a + b) + ps_bx - digamma(b) - ps_abx - p2 / bx1),
+        ])
+        return ll, g
+
+    def fit(self, x, t_x, T, *, weights=None) -> BetaGeo:
+        """Fit on per-customer x, t_x, T (in this model's unit); equal rows are collapsed first."""
+        x, t_x, T = _arrays(x, t_x, T)
+        (x, t_x, T), w, _ = collapse(x, t_x, T, weights=weights)
+        check_summary(x, t_x, T, w)
+        xu, xi = np.unique(x, return_inverse=True)
+        # Fit in a time scale where the longest T is 10 (alpha scales with time, r, a, b do not):
+        # the optimiser then starts near the answer whatever the unit.
+        scale = 10.0 / T.max() if T.max() > 0 else 1.0
+        xs, ts, Ts = x, t_x * scale, T * scale
+
+        def neg(theta):
+            ll, g = self._ll_and_grad(theta, xs, ts, Ts, w, xu, xi)
+            return -ll, -g
+
+        theta = maximise(neg, np.array([1.0, 1.0, 1.0, 1.0]), model=self.kind, what_to_try=TRY)
+        theta[1] /= scale
+        ll, _ = self._ll_and_grad(theta, x, t_x, T, w, xu, xi)
+        ses = standard_errors(lambda th: self._ll_and_grad(th, x, t_x, T, w, xu, xi)[1], theta)
+        if not np.isfinite(ll):
+            raise ModelError(f"the {self.kind} log-likelihood is not finite at the optimum", fix=TRY)
+        check_identified(self.names, theta, ses, model=self.kind, what_to_try=TRY)
+        self._set(theta, ses, ll, w.sum())
+        return self
+
+    # -- predictions -------------------------------------------------------------------------
+    def p_alive(self, x, t_x, T) -> np.ndarray:
+        """P(still alive at T | x, t_x, T). One-time buyers (x = 0) get 1: in BG/NBD a customer can
+        only drop out right after a purchase, so nobody has had the chance to leave after their first."""
+        r, alpha, a, b = self._need_fit().values()
+        x, t_x, T = _arrays(x, t_x, T)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            log_odds = np.log(a) - np.log(np.maximum(b + x - 1, 1e-300)) + (r + x) * (
+                np.log(alpha + T) - np.log(alpha + t_x))
+            odds = np.where(x > 0, np.exp(log_odds), 0.0)
+        return 1.0 / (1.0 + odds)
+
+    def expected_purchases(self, t, x, t_x, T) -> np.ndarray:
+        """E[purchases in (T, T + t] | x, t_x, T] (Fader, Hardie & Lee 2005, eq. 10)."""
+        r, alpha, a, b = self._need_fit().values()
+        x, t_x, T = _arrays(x, t_x, T)
+        t = np.asarray(t, dtype="float64")
+        z = t / (alpha + T + t)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            head = (a + b + x - 1) / (a - 1)
+            tail = 1 - ((alpha + T) / (alpha + T + t)) ** (r + x) * hyp2f1(r + x, b + x, a + b + x - 1, z)
+            out = head * tail * self.p_alive(x, t_x, T)
+        return np.where(t > 0, out, 0.0)
+
+    def probability_of_purchase(self, t, x, t_x, T) -> np.ndarray:
+        """P(at least one purchase in (T, T + t]). Alive customers drop out only after a purchase,
+        so it is P(alive) times P(the next purchase comes within t) = 1 - ((alpha+T)/(alpha+T+t))^(r+x)."""
+        r, alpha, _, _ = self._need_fit().values()
+        x, t_x, T = _arrays(x, t_x, T)
+        t = np.asarray(t, dtype="float64")
+        within = 1 - np.exp((r + x) * (np.log(alpha + T) - np.log(alpha + T + t)))
+        return self.p_alive(x, t_x, T) * within
+
+    def median_time_to_next_purchase(self, x, t_x, T) -> np.ndarray:
+        """The t at which P(at least one purchase in (T, T + t]) reaches 1/2; NaN when that never
+        happens (P(alive) <= 1/2: the customer is more likely gone than not)."""
+        r, alpha, _, _ = self._need_fit().values()
+        x, t_x, T = _arrays(x, t_x, T)
+        pa = self.p_alive(x, t_x, T)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            left = 1 - 0.5 / pa                    # ((alpha+T)/(alpha+T+t))^(r+x) must fall to this
+            t = (alpha + T) * (np.exp(-np.log(left) / (r + x)) - 1)
+        return np.where(pa > 0.5, t, np.nan)
+
+    def expected_purchases_new_customer(self, t) -> np.ndarray:
+        """E[X(t)] for a customer just acquired (eq. 9): the unconditional purchase curve."""
+        r, alpha, a, b = self._need_fit().values()
+        t = np.asarray(t, dtype="float64")
+        z = t / (alpha + t)
+        return (a + b - 1) / (a - 1) * (1 - (alpha / (alpha + t)) ** r * hyp2f1(r, b, a + b - 1, z))

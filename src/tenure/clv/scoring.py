@@ -1,0 +1,80 @@
+"""Fit both models on a summary and score every customer: the prediction columns of a snapshot.
+
+Formulas (docs/clv.md):
+- p_alive, expected purchases and P(at least one purchase) from BG/NBD, horizons in days;
+- expected_spend from Gamma-Gamma (population mean for one-time buyers);
+- clv_365d = sum over 12 monthly steps k of (E[Y(t_k)] - E[Y(t_(k-1))]) * expected_spend
+  / (1 + d)^(t_k / 365), t_k = k * 365/12 days, d = the annual discount rate;
+- next_purchase_expected = as_of + the median time to the next purchase (the day by which the
+  chance of having bought again reaches 50%), null when that chance never reaches 50%.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from tenure.clv._mle import ModelError, collapse
+from tenure.clv.bgnbd import BetaGeo
+from tenure.clv.gammagamma import GammaGamma
+
+PREDICTION_COLUMNS = ("p_alive", "purchase_probability_90d", "expected_purchases_90d", "expected_spend",
+                      "clv_365d", "next_purchase_expected")
+MAX_NEXT_DAYS = 3650  # a median wait beyond ten years is no date to plan with: null
+
+
+@dataclass
+class Models:
+    bgnbd: BetaGeo
+    gamma_gamma: GammaGamma | None
+    gamma_gamma_error: str | None = None
+
+
+def fit(summary: pd.DataFrame, *, unit: str = "weeks") -> Models:
+    """BG/NBD must fit; Gamma-Gamma may fail alone (then spend and CLV are unknown, not invented)."""
+    k = 7.0 if unit == "weeks" else 1.0
+    bg = BetaGeo(unit=unit).fit(summary["x"].to_numpy(), summary["t_x"].to_numpy() / k, summary["T"].to_numpy() / k)
+    try:
+        gg = GammaGamma(unit=unit).fit(summary["x"].to_numpy(), summary["monetary"].to_numpy(dtype="float64", na_value=np.nan))
+        return Models(bg, gg)
+    except ModelError as exc:
+        return Models(bg, None, str(exc))
+
+
+def score(summary: pd.DataFrame, models: Models, *, as_of: dt.date, discount_rate: float = 0.10,
+          probability_days: int = 90, horizon_days: int = 365) -> pd.DataFrame:
+    """The prediction columns for every row of `summary` (customer_id first)."""
+    bg = models.bgnbd
+    k = bg.days_per_unit
+    x = summary["x"].to_numpy(dtype="float64")
+    # BG/NBD's predictions depend on (x, t_x, T) only: score each distinct triple once.
+    (ux, ut, uT), _, inv = collapse(x, summary["t_x"].to_numpy() / k, summary["T"].to_numpy() / k)
+    p_alive = bg.p_alive(ux, ut, uT)
+    prob = bg.probability_of_purchase(probability_days / k, ux, ut, uT)
+    expected = bg.expected_purchases(probability_days / k, ux, ut, uT)
+    steps = np.arange(1, 13) * horizon_days / 12
+    cum = np.stack([bg.expected_purchases(s / k, ux, ut, uT) for s in steps])
+    increments = np.diff(np.vstack([np.zeros_like(ux), cum]), axis=0)
+    discount = (1 + discount_rate) ** (-steps / 365)
+    discounted_purchases = (increments * discount[:, None]).sum(axis=0)
+    wait = bg.median_time_to_next_purchase(ux, ut, uT) * k
+    out = pd.DataFrame({"customer_id": summary["customer_id"].to_numpy()})
+    out["p_alive"] = p_alive[inv]
+    out["purchase_probability_90d"] = prob[inv]
+    out["expected_purchases_90d"] = expected[inv]
+    if models.gamma_gamma is not None:
+        spend = models.gamma_gamma.expected_spend(x, summary["monetary"].to_numpy(dtype="float64", na_value=np.nan))
+        out["expected_spend"] = spend
+        out["clv_365d"] = discounted_purchases[inv] * spend
+    else:
+        out["expected_spend"] = np.nan
+        out["clv_365d"] = np.nan
+    days = wait[inv]
+    ok = np.isfinite(days) & (days <= MAX_NEXT_DAYS)
+    next_day = pd.Series(pd.NaT, index=out.index, dtype="datetime64[s]")
+    next_day[ok] = pd.Timestamp(as_of) + pd.to_timedelta(np.ceil(days[ok]), unit="D")
+    out["next_purchase_expected"] = next_day.dt.date.where(ok, None)
+    return out

@@ -1,0 +1,53 @@
+"""The per-customer summary the models are fitted on, computed in the warehouse: pure Ibis.
+
+Time is counted in whole days between purchase days (several orders on one day are one purchase,
+as in the BG/NBD literature); the models convert days to their unit.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import ibis
+import ibis.expr.types as ir
+
+from tenure.analytics.features import Tables, _end_of
+
+
+def transactions(tables: Tables, *, start: dt.date | None = None, end: dt.date, include_free: bool = True) -> ir.Table:
+    """Completed orders of known customers up to the end of `end` (and after `start` when given).
+
+    `include_free` counts orders of amount 0 (a voucher paid it all) as purchases, as the BG/NBD
+    literature counts transactions; the lifecycle features count only amount > 0."""
+    o = tables.orders
+    keep = (o.ordered_at < _end_of(end)) & (o.status == "completed") & o.customer_id.notnull()
+    keep &= (o.amount >= 0) if include_free else (o.amount > 0)
+    if start is not None:
+        keep &= o.ordered_at >= _end_of(start)
+    return o.filter(keep)
+
+
+def customer_summary(tables: Tables, *, as_of: dt.date, include_free: bool = True) -> ir.Table:
+    """One row per customer with a purchase by `as_of`: x (repeat purchase days), t_x and T (days),
+    monetary (mean value of the repeat purchase days; null when x = 0) and first_purchase."""
+    days = (transactions(tables, end=as_of, include_free=include_free)
+            .group_by("customer_id", day=ibis._.ordered_at.date())
+            .aggregate(value=ibis._.amount.sum().cast("float64")))
+    per = days.group_by("customer_id").aggregate(
+        n=days.count(), first_purchase=days.day.min(), last_purchase=days.day.max(),
+        total=days.value.sum(), first_value=days.value.argmin(days.day))
+    x = per.n - 1
+    return per.select(
+        "customer_id", "first_purchase",
+        x=x.cast("int64"),
+        t_x=per.last_purchase.delta(per.first_purchase, unit="day").cast("float64"),
+        T=ibis.date(as_of).delta(per.first_purchase, unit="day").cast("float64"),
+        monetary=ibis.ifelse(x > 0, (per.total - per.first_value) / x.cast("float64"), ibis.null("float64")),
+    )
+
+
+def holdout_purchases(tables: Tables, *, calibration_end: dt.date, days: int, include_free: bool = True) -> ir.Table:
+    """Purchase days per customer in the `days` after `calibration_end`, with each day (for tracking)."""
+    end = calibration_end + dt.timedelta(days=days)
+    t = transactions(tables, start=calibration_end, end=end, include_free=include_free)
+    return t.select("customer_id", day=t.ordered_at.date()).distinct()
