@@ -24,14 +24,10 @@ err_console = Console(stderr=True)
 
 
 def _register() -> None:
-    from tenure.cli import generate, ingest, lifecycle, workspace
+    from tenure.cli import analyses, clv, generate, ingest, lifecycle, report, workspace
 
-    workspace.register(app)
-    ingest.register(app)
-    generate.register(app)
-    lifecycle.register(app)
-    from tenure.cli import clv as clv_cli
-    clv_cli.register(app)
+    for module in (workspace, ingest, generate, lifecycle, clv, analyses, report):
+        module.register(app)
 
 
 _register()
