@@ -12,6 +12,7 @@ import math
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from scipy.optimize import minimize
 
 from tenure.errors import TenureError
@@ -25,10 +26,67 @@ def collapse(*columns: np.ndarray, weights: np.ndarray | None = None):
     """Rows with equal values across `columns` become one row with a weight (their count).
 
     Returns the unique columns, the weights and the inverse index (row -> unique row)."""
-    stacked = np.column_stack([np.asarray(c, dtype="float64") for c in columns])
-    uniq, inverse, counts = np.unique(stacked, axis=0, return_inverse=True, return_counts=True)
-    w = counts.astype("float64") if weights is None else np.bincount(inverse.ravel(), weights=weights)
-    return [uniq[:, i] for i in range(uniq.shape[1])], w, inverse.ravel()
+    cols = [np.asarray(c, dtype="float64") for c in columns]
+    n = cols[0].size
+    whole = all(c.size == 0 or (c.min() >= 0 and c.max() < 2**20 and np.array_equal(c, np.floor(c))) for c in cols)
+    if whole:
+        # Small whole numbers (days, counts): a dense mixed-radix key, and unique values by a
+        # counting pass instead of a hash or a sort (linear, ~10x faster on millions of rows).
+        sizes = [int(c.max()) + 1 if n else 1 for c in cols]
+        span = int(np.prod(sizes, dtype="float64"))
+        key_f = np.zeros(n)
+        for c, size in zip(cols, sizes):
+            key_f = key_f * size + c          # exact in float64 below 2**53
+        key = key_f.astype("int64")
+        if span <= min(8 * n, 250_000_000):  # dense tables pay off only when not much larger than n
+            present = np.zeros(span, dtype=bool)
+            present[key] = True
+            keys = np.flatnonzero(present)
+            code_of = np.empty(span, dtype="int32")
+            code_of[keys] = np.arange(keys.size, dtype="int32")
+            inverse = code_of[key].astype("int64")
+            first = np.full(keys.size, -1, dtype="int64")
+            first[inverse[::-1]] = np.arange(n - 1, -1, -1)
+        else:
+            inverse, first = _first_rows(key)
+    else:
+        # Other values: hash-factorise column by column, combining the codes into one key.
+        key = np.zeros(n, dtype="int64")
+        for c in cols:
+            codes, uniques = pd.factorize(c)
+            key = pd.factorize(key * (len(uniques) + 1) + codes)[0]   # re-coded: never overflows
+        inverse, first = _first_rows(key)
+    w = np.bincount(inverse, minlength=first.size).astype("float64") if weights is None else \
+        np.bincount(inverse, weights=np.asarray(weights, dtype="float64"), minlength=first.size)
+    return [c[first] for c in cols], w, inverse
+
+
+def distinct(values: np.ndarray):
+    """np.unique(values, return_inverse=True), by a counting pass when the values are small whole
+    numbers (purchase counts): no sort of millions of rows."""
+    (uniq,), _, inverse = collapse(values)
+    order = np.argsort(uniq, kind="stable")
+    rank = np.empty_like(order)
+    rank[order] = np.arange(order.size)
+    return uniq[order], rank[inverse]
+
+
+def _first_rows(key: np.ndarray):
+    codes, uniques = pd.factorize(key)
+    first = np.full(uniques.size, -1, dtype="int64")
+    first[codes[::-1]] = np.arange(codes.size - 1, -1, -1)   # the first row of each code
+    return codes, first
+
+
+LARGE_ROWS = 200_000  # above this many rows a fit starts from a sample (maximise_large)
+
+
+def sample_rows(n: int, seed: int = 0) -> np.ndarray:
+    """Sorted indices of a uniform sample of LARGE_ROWS // 2 of n rows (all of them if fewer)."""
+    if n <= LARGE_ROWS // 2:
+        return np.arange(n)
+    # Draw with replacement and drop repeats: about as many rows, without permuting all n.
+    return np.unique(np.random.default_rng(seed).integers(0, n, LARGE_ROWS // 2))
 
 
 def maximise(neg_ll_and_grad, start: np.ndarray, *, model: str, what_to_try: str) -> np.ndarray:
@@ -55,6 +113,62 @@ def maximise(neg_ll_and_grad, start: np.ndarray, *, model: str, what_to_try: str
         if np.max(np.abs(g)) > 1e-3 * max(1.0, abs(res.fun)):
             raise ModelError(f"the {model} fit did not converge ({res.message})", fix=what_to_try)
     return theta
+
+
+def maximise_large(full, sample, start: np.ndarray, *, model: str, what_to_try: str) -> np.ndarray:
+    """Maximise `full` (a callable theta -> (LL, gradient)) cheaply when it has millions of rows:
+    fit `sample` (a uniform sample of the rows, same weights: an unbiased estimate of the full
+    likelihood up to the sampling share), then take Newton steps on the full gradient with the
+    sample's Hessian scaled to the full size. Each step costs one full evaluation and the error
+    shrinks by the (small) relative error of that Hessian; L-BFGS-B on the full data is the
+    fallback if the steps do not settle."""
+    theta = maximise(negate(sample), start, model=model, what_to_try=what_to_try)
+    phi = np.log(theta)
+    hess = _log_hessian(sample, phi) * (full.n / sample.n)
+    try:
+        inv = np.linalg.inv(hess)
+    except np.linalg.LinAlgError:
+        inv = None
+    if inv is not None and np.all(np.linalg.eigvalsh((hess + hess.T) / 2) < 0):
+        ll, g = _log_grad(full, phi)
+        for _ in range(30):
+            step = -inv @ g
+            while True:  # halve a step that lowers the likelihood
+                trial = phi + step
+                ll_t, g_t = _log_grad(full, trial)
+                if np.isfinite(ll_t) and ll_t >= ll - 1e-9 * abs(ll):
+                    break
+                step /= 2
+                if np.max(np.abs(step)) < 1e-14:
+                    break
+            phi, ll, g = trial, ll_t, g_t
+            if np.max(np.abs(step)) < 1e-9:
+                return np.exp(phi)
+    return maximise(negate(full), np.exp(phi), model=model, what_to_try=what_to_try)
+
+
+def negate(likelihood):
+    def neg(theta):
+        ll, g = likelihood(theta)
+        return -ll, -g
+    return neg
+
+
+def _log_grad(likelihood, phi):
+    theta = np.exp(phi)
+    ll, g = likelihood(theta)
+    return ll, g * theta
+
+
+def _log_hessian(likelihood, phi) -> np.ndarray:
+    k = len(phi)
+    hess = np.empty((k, k))
+    for j in range(k):
+        up, down = phi.copy(), phi.copy()
+        up[j] += 1e-5
+        down[j] -= 1e-5
+        hess[:, j] = (_log_grad(likelihood, up)[1] - _log_grad(likelihood, down)[1]) / 2e-5
+    return (hess + hess.T) / 2
 
 
 def standard_errors(grad_of_ll, theta: np.ndarray) -> np.ndarray:

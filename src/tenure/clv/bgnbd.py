@@ -9,9 +9,11 @@ purchase to the end of calibration, all in the model's unit (days or weeks).
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import digamma, gammaln, hyp2f1
+from scipy.special import hyp2f1
 
-from tenure.clv._mle import FittedModel, ModelError, check_identified, collapse, maximise, standard_errors
+from tenure.clv._bgnbd_ll import Likelihood
+from tenure.clv._mle import (LARGE_ROWS, FittedModel, ModelError, negate, check_identified, collapse, maximise,
+                             maximise_large, sample_rows, standard_errors)
 
 TRY = "try a later --as-of (more history), --unit weeks, or check that orders carry the right customer ids"
 
@@ -45,56 +47,33 @@ class BetaGeo(FittedModel):
     kind = "BG/NBD"
     names = ("r", "alpha", "a", "b")
 
-    # -- likelihood --------------------------------------------------------------------------
-    @staticmethod
-    def _ll_terms(theta, x, t_x, T, w, xu, xi):
-        r, alpha, a, b = theta
-        # Functions of x alone are evaluated once per distinct x (few) and broadcast.
-        lg_rx, lg_bx, lg_abx = gammaln(r + xu)[xi], gammaln(b + xu)[xi], gammaln(a + b + xu)[xi]
-        A = lg_rx - gammaln(r) + r * np.log(alpha) + gammaln(a + b) + lg_bx - gammaln(b) - lg_abx
-        C = -(r + x) * np.log(alpha + T)
-        repeat = x > 0
-        with np.errstate(divide="ignore", invalid="ignore"):
-            D = np.where(repeat, np.log(a) - np.log(np.where(repeat, b + x - 1, 1.0))
-                         - (r + x) * np.log(alpha + t_x), -np.inf)
-        S = np.logaddexp(C, D)
-        return A, C, D, S
-
-    @classmethod
-    def _ll_and_grad(cls, theta, x, t_x, T, w, xu, xi):
-        r, alpha, a, b = theta
-        A, C, D, S = cls._ll_terms(theta, x, t_x, T, w, xu, xi)
-        ll = float(np.dot(w, A + S))
-        p1, p2 = np.exp(C - S), np.exp(D - S)
-        ps_rx, ps_bx, ps_abx = digamma(r + xu)[xi], digamma(b + xu)[xi], digamma(a + b + xu)[xi]
-        bx1 = np.where(x > 0, b + x - 1, 1.0)
-        g = np.array([
-            np.dot(w, ps_rx - digamma(r) + np.log(alpha) - p1 * np.log(alpha + T) - p2 * np.log(alpha + t_x)),
-            np.dot(w, r / alpha - p1 * (r + x) / (alpha + T) - p2 * (r + x) / (alpha + t_x)),
-            np.dot(w, digamma(a + b) - ps_abx + p2 / a),
-            np.dot(w, digamma(a + b) + ps_bx - digamma(b) - ps_abx - p2 / bx1),
-        ])
-        return ll, g
-
     def fit(self, x, t_x, T, *, weights=None) -> BetaGeo:
         """Fit on per-customer x, t_x, T (in this model's unit); equal rows are collapsed first."""
         x, t_x, T = _arrays(x, t_x, T)
         (x, t_x, T), w, _ = collapse(x, t_x, T, weights=weights)
         check_summary(x, t_x, T, w)
-        xu, xi = np.unique(x, return_inverse=True)
         # Fit in a time scale where the longest T is 10 (alpha scales with time, r, a, b do not):
         # the optimiser then starts near the answer whatever the unit.
         scale = 10.0 / T.max() if T.max() > 0 else 1.0
-        xs, ts, Ts = x, t_x * scale, T * scale
-
-        def neg(theta):
-            ll, g = self._ll_and_grad(theta, xs, ts, Ts, w, xu, xi)
-            return -ll, -g
-
-        theta = maximise(neg, np.array([1.0, 1.0, 1.0, 1.0]), model=self.kind, what_to_try=TRY)
+        full = Likelihood(x, t_x * scale, T * scale, w)
+        if x.size > LARGE_ROWS:
+            # Every one-time-buyer row (one per distinct T: few, heavy) and a sample of the repeat
+            # rows, weighted up to stand for all of them.
+            zero, rep = np.flatnonzero(x == 0), np.flatnonzero(x > 0)
+            picked = rep[sample_rows(rep.size)]
+            pick = np.concatenate([zero, picked])
+            ws = np.concatenate([w[zero], w[picked] * (w[rep].sum() / w[picked].sum())])
+            sample = Likelihood(x[pick], t_x[pick] * scale, T[pick] * scale, ws)
+            theta = maximise_large(full, sample, np.ones(4), model=self.kind, what_to_try=TRY)
+        else:
+            theta = maximise(negate(full), np.ones(4), model=self.kind, what_to_try=TRY)
+        # Back to the data's time unit: alpha scales with time, and each repeat buyer's likelihood
+        # carries lambda^x, so the log-likelihood shifts by log(scale) per repeat purchase.
+        ll, _ = full(theta)
+        ses = standard_errors(lambda th: full(th)[1], theta)
+        ll += np.log(scale) * float(np.dot(w, x))
         theta[1] /= scale
-        ll, _ = self._ll_and_grad(theta, x, t_x, T, w, xu, xi)
-        ses = standard_errors(lambda th: self._ll_and_grad(th, x, t_x, T, w, xu, xi)[1], theta)
+        ses[1] /= scale
         if not np.isfinite(ll):
             raise ModelError(f"the {self.kind} log-likelihood is not finite at the optimum", fix=TRY)
         check_identified(self.names, theta, ses, model=self.kind, what_to_try=TRY)
@@ -115,14 +94,24 @@ class BetaGeo(FittedModel):
 
     def expected_purchases(self, t, x, t_x, T) -> np.ndarray:
         """E[purchases in (T, T + t] | x, t_x, T] (Fader, Hardie & Lee 2005, eq. 10)."""
-        r, alpha, a, b = self._need_fit().values()
         x, t_x, T = _arrays(x, t_x, T)
+        if np.ndim(t) == 0 and x.size > 1000:
+            # hyp2f1 is the cost and depends on (x, T) only: once per distinct pair, of which there are few.
+            (ux, uT), _, inv = collapse(x, T)
+            body = self.expected_purchases_if_alive(t, ux, uT)[inv].reshape(x.shape)
+        else:
+            body = self.expected_purchases_if_alive(t, x, T)
+        return body * self.p_alive(x, t_x, T)
+
+    def expected_purchases_if_alive(self, t, x, T) -> np.ndarray:
+        """E[purchases in (T, T + t] | alive at T, x, T]: eq. 10 without its P(alive) factor."""
+        r, alpha, a, b = self._need_fit().values()
+        x, T = np.asarray(x, dtype="float64"), np.asarray(T, dtype="float64")
         t = np.asarray(t, dtype="float64")
         z = t / (alpha + T + t)
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             head = (a + b + x - 1) / (a - 1)
-            tail = 1 - ((alpha + T) / (alpha + T + t)) ** (r + x) * hyp2f1(r + x, b + x, a + b + x - 1, z)
-            out = head * tail * self.p_alive(x, t_x, T)
+            out = head * (1 - ((alpha + T) / (alpha + T + t)) ** (r + x) * hyp2f1(r + x, b + x, a + b + x - 1, z))
         return np.where(t > 0, out, 0.0)
 
     def probability_of_purchase(self, t, x, t_x, T) -> np.ndarray:

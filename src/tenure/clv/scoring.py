@@ -50,18 +50,21 @@ def score(summary: pd.DataFrame, models: Models, *, as_of: dt.date, discount_rat
     bg = models.bgnbd
     k = bg.days_per_unit
     x = summary["x"].to_numpy(dtype="float64")
-    # BG/NBD's predictions depend on (x, t_x, T) only: score each distinct triple once.
-    (ux, ut, uT), _, inv = collapse(x, summary["t_x"].to_numpy() / k, summary["T"].to_numpy() / k)
+    # Predictions depend on (x, t_x, T) only, and their costly part (hyp2f1) on (x, T) only:
+    # score each distinct triple once, each distinct pair once per horizon, then broadcast.
+    (ux, ut, uT), _, inv = collapse(x, summary["t_x"].to_numpy(), summary["T"].to_numpy())
+    ut, uT = ut / k, uT / k
+    (px, pT), _, pair = collapse(ux, uT)
     p_alive = bg.p_alive(ux, ut, uT)
     prob = bg.probability_of_purchase(probability_days / k, ux, ut, uT)
-    expected = bg.expected_purchases(probability_days / k, ux, ut, uT)
+    expected = bg.expected_purchases_if_alive(probability_days / k, px, pT)[pair] * p_alive
     steps = np.arange(1, 13) * horizon_days / 12
-    cum = np.stack([bg.expected_purchases(s / k, ux, ut, uT) for s in steps])
-    increments = np.diff(np.vstack([np.zeros_like(ux), cum]), axis=0)
+    cum = np.stack([bg.expected_purchases_if_alive(s / k, px, pT) for s in steps])
+    increments = np.diff(cum, axis=0, prepend=0.0)
     discount = (1 + discount_rate) ** (-steps / 365)
-    discounted_purchases = (increments * discount[:, None]).sum(axis=0)
+    discounted_purchases = (increments * discount[:, None]).sum(axis=0)[pair] * p_alive
     wait = bg.median_time_to_next_purchase(ux, ut, uT) * k
-    out = pd.DataFrame({"customer_id": summary["customer_id"].to_numpy()})
+    out = pd.DataFrame({"customer_id": summary["customer_id"].reset_index(drop=True)})
     out["p_alive"] = p_alive[inv]
     out["purchase_probability_90d"] = prob[inv]
     out["expected_purchases_90d"] = expected[inv]
@@ -74,7 +77,8 @@ def score(summary: pd.DataFrame, models: Models, *, as_of: dt.date, discount_rat
         out["clv_365d"] = np.nan
     days = wait[inv]
     ok = np.isfinite(days) & (days <= MAX_NEXT_DAYS)
-    next_day = pd.Series(pd.NaT, index=out.index, dtype="datetime64[s]")
-    next_day[ok] = pd.Timestamp(as_of) + pd.to_timedelta(np.ceil(days[ok]), unit="D")
-    out["next_purchase_expected"] = next_day.dt.date.where(ok, None)
+    # Whole days after as_of, as datetime64 (NaT where no date): fast, and cast to DATE on storing.
+    offset = np.where(ok, np.ceil(np.nan_to_num(days)), 0).astype("int64").astype("timedelta64[D]")
+    next_day = np.datetime64(as_of, "D") + offset
+    out["next_purchase_expected"] = np.where(ok, next_day, np.datetime64("NaT")).astype("datetime64[s]")
     return out

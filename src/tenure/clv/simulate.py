@@ -42,3 +42,31 @@ def simulate_spend(x: np.ndarray, *, p: float, q: float, gamma: float, seed: int
     rep = x > 0
     out[rep] = rng.gamma(p * x[rep], 1.0 / (nu[rep] * x[rep]))
     return out
+
+
+def simulate_transactions(n: int, *, r: float, alpha: float, a: float, b: float, p: float, q: float,
+                          gamma: float, start: str, days: int, seed: int = 0) -> pd.DataFrame:
+    """Purchases of `n` customers acquired uniformly over the first half of a `days`-long window
+    starting on `start`, each buying per BG/NBD (rates per day) and spending per Gamma-Gamma.
+    Columns: customer (int), day (offset from start, int), amount. For benchmarks at scale."""
+    rng = np.random.default_rng(seed)
+    first = rng.integers(0, days // 2, n)
+    lam = rng.gamma(r, 1.0 / alpha, n)
+    drop = rng.beta(a, b, n)
+    nu = rng.gamma(q, 1.0 / gamma, n)
+    cust, when = [np.arange(n)], [first.astype("float64")]
+    clock = first.astype("float64")
+    alive = np.ones(n, dtype=bool)
+    while alive.any():
+        idx = np.flatnonzero(alive)
+        clock[idx] += rng.exponential(1.0 / lam[idx])
+        inside = clock[idx] < days
+        buyers = idx[inside]
+        cust.append(buyers)
+        when.append(clock[buyers].copy())
+        alive[idx[~inside]] = False
+        alive[buyers] = rng.random(buyers.size) >= drop[buyers]
+    customer = np.concatenate(cust)
+    amount = rng.gamma(p, 1.0 / nu[customer])
+    return pd.DataFrame({"customer": customer, "day": np.floor(np.concatenate(when)).astype("int64"),
+                         "amount": np.round(amount, 2)})

@@ -29,20 +29,21 @@ def transactions(tables: Tables, *, start: dt.date | None = None, end: dt.date, 
 
 def customer_summary(tables: Tables, *, as_of: dt.date, include_free: bool = True) -> ir.Table:
     """One row per customer with a purchase by `as_of`: x (repeat purchase days), t_x and T (days),
-    monetary (mean value of the repeat purchase days; null when x = 0) and first_purchase."""
+    monetary (mean value of the repeat purchase days; null when x = 0)."""
+    # Money stays decimal until the last step: exact sums, the same on every backend.
     days = (transactions(tables, end=as_of, include_free=include_free)
             .group_by("customer_id", day=ibis._.ordered_at.date())
-            .aggregate(value=ibis._.amount.sum().cast("float64")))
+            .aggregate(value=ibis._.amount.sum()))
     per = days.group_by("customer_id").aggregate(
         n=days.count(), first_purchase=days.day.min(), last_purchase=days.day.max(),
-        total=days.value.sum(), first_value=days.value.argmin(days.day))
+        repeat_value=(days.value.sum() - days.value.argmin(days.day)).cast("float64"))
     x = per.n - 1
     return per.select(
-        "customer_id", "first_purchase",
+        "customer_id",
         x=x.cast("int64"),
         t_x=per.last_purchase.delta(per.first_purchase, unit="day").cast("float64"),
         T=ibis.date(as_of).delta(per.first_purchase, unit="day").cast("float64"),
-        monetary=ibis.ifelse(x > 0, (per.total - per.first_value) / x.cast("float64"), ibis.null("float64")),
+        monetary=ibis.ifelse(x > 0, per.repeat_value / x.cast("float64"), ibis.null("float64")),
     )
 
 
