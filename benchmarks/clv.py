@@ -112,14 +112,14 @@ def run_tenure(db: Path) -> dict:
 
     from tenure.analytics.features import Tables
     from tenure.clv import scoring
-    from tenure.clv.summary import customer_summary
+    from tenure.clv.summary import summary_frame
 
     con = ibis.duckdb.connect(str(db), read_only=True)
     orders = con.table("orders")
     tables = Tables(customers=None, orders=orders, events=None)
     out = {}
     t = time.perf_counter()
-    summary = customer_summary(tables, as_of=AS_OF).to_pandas()
+    summary = summary_frame(tables, as_of=AS_OF)
     out["summary_s"] = time.perf_counter() - t
     t = time.perf_counter()
     models = scoring.fit(summary, unit="days")

@@ -64,6 +64,7 @@ def test_customer_and_export(shop, capsys, tmp_path):
     someone = shop.history.read(dt.date(2025, 6, 30)).filter(lambda t: t.orders > 2).customer_id.execute().iloc[0]
     code, out, _ = cli(shop, capsys, "customer", someone)
     assert code == 0 and f"customer {someone}" in out and "label changes over" in out
+    assert "purchase_probability_90d" in out and "clv_365d" in out and "churn_risk" in out
     for suffix in ("csv", "parquet"):
         target = tmp_path / f"snap.{suffix}"
         code, out, _ = cli(shop, capsys, "export", "snapshot", "--as-of", "2025-06-30", "--out", str(target))
@@ -73,7 +74,7 @@ def test_customer_and_export(shop, capsys, tmp_path):
         assert names[:19] == ["customer_id", "as_of", "orders", "purchase_days", "first_purchase", "last_purchase",
                               "days_since_last", "spend", "spend_365", "avg_spend", "own_cycle_days",
                               "store_cycle_days", "lifecycle", "rf", "r", "f", "m", "rfm", "rfm_segment"]
-        assert {"vip", "unengaged"} <= set(names)
+        assert {"vip", "unengaged", "p_alive", "purchase_probability_90d", "clv_365d", "churn_risk"} <= set(names)
 
 
 @pytest.mark.parametrize(("args", "message"), [

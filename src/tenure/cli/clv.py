@@ -30,14 +30,13 @@ def fit(as_of: str = typer.Option(None, "--as-of", help="End of the calibration 
         backend: str = BACKEND, workspace: Path = WS) -> None:
     """Fit BG/NBD and Gamma-Gamma on every customer's purchases up to a day and print the parameters."""
     from tenure.clv import scoring
-    from tenure.clv.summary import customer_summary
+    from tenure.clv.summary import summary_frame
     from tenure.warehouse.backends import analytics_tables
 
     ws = Workspace(workspace)
     day = _date(as_of, "--as-of") or ws.today()
     cfg = ws.settings.clv
-    summary = customer_summary(analytics_tables(ws, backend), as_of=day,
-                               include_free=cfg.include_free_orders).to_pandas()
+    summary = summary_frame(analytics_tables(ws, backend), as_of=day, include_free=cfg.include_free_orders)
     models = scoring.fit(summary, unit=unit or cfg.unit)
     if models.gamma_gamma is None:
         raise TenureError(models.gamma_gamma_error or "the Gamma-Gamma fit failed")

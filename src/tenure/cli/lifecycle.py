@@ -130,11 +130,14 @@ def customer(customer_id: str = typer.Argument(..., metavar="ID", help="The cust
     facts.add_column("value")
     for key in ("orders", "purchase_days", "first_purchase", "last_purchase", "days_since_last", "spend",
                 "spend_365", "avg_spend", "own_cycle_days", "store_cycle_days", "rfm",
+                "purchase_probability_90d", "p_alive", "expected_purchases_90d", "expected_spend",
+                "clv_365d", "next_purchase_expected",
                 "consent_email", "last_email_open", "last_email_click"):
         if key in latest:
             facts.add_row(key, _cell(latest[key]))
     console.print(facts)
-    labels = ["lifecycle", "rf", "rfm_segment", *ws.settings.segments]
+    labels = ["lifecycle", "rf", "rfm_segment", *(["churn_risk"] if "churn_risk" in latest else []),
+              *ws.settings.segments]
     timeline = Table(title=f"label changes over {len(rows)} snapshots", title_justify="left")
     for col in ("as_of", *labels):
         timeline.add_column(col, no_wrap=True)

@@ -35,8 +35,9 @@ def collapse(*columns: np.ndarray, weights: np.ndarray | None = None):
         sizes = [int(c.max()) + 1 if n else 1 for c in cols]
         span = int(np.prod(sizes, dtype="float64"))
         key_f = np.zeros(n)
-        for c, size in zip(cols, sizes):
-            key_f = key_f * size + c          # exact in float64 below 2**53
+        for c, size in zip(cols, sizes):      # in place: fresh memory is slow to fault in
+            key_f *= size
+            key_f += c                        # exact in float64 below 2**53
         key = key_f.astype("int64")
         if span <= min(8 * n, 250_000_000):  # dense tables pay off only when not much larger than n
             present = np.zeros(span, dtype=bool)
@@ -142,7 +143,7 @@ def maximise_large(full, sample, start: np.ndarray, *, model: str, what_to_try: 
                 if np.max(np.abs(step)) < 1e-14:
                     break
             phi, ll, g = trial, ll_t, g_t
-            if np.max(np.abs(step)) < 1e-9:
+            if np.max(np.abs(step)) < 1e-8:   # log-parameters: 1e-8 relative
                 return np.exp(phi)
     return maximise(negate(full), np.exp(phi), model=model, what_to_try=what_to_try)
 

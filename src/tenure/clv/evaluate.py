@@ -17,7 +17,7 @@ import pandas as pd
 from tenure.analytics.features import Tables
 from tenure.clv import scoring
 from tenure.clv._mle import collapse
-from tenure.clv.summary import customer_summary, holdout_purchases
+from tenure.clv.summary import holdout_purchases, summary_frame
 from tenure.errors import TenureError
 
 
@@ -42,7 +42,7 @@ def evaluate(tables: Tables, *, calibration_end: dt.date, holdout_days: int, uni
              include_free: bool = True) -> Evaluation:
     if holdout_days < 1:
         raise TenureError(f"--holdout-days {holdout_days} must be at least 1")
-    summary = customer_summary(tables, as_of=calibration_end, include_free=include_free).to_pandas()
+    summary = summary_frame(tables, as_of=calibration_end, include_free=include_free)
     models = scoring.fit(summary, unit=unit)
     bg, k = models.bgnbd, models.bgnbd.days_per_unit
     bought = holdout_purchases(tables, calibration_end=calibration_end, days=holdout_days,

@@ -17,7 +17,7 @@ import pandas as pd
 from tenure.analytics.features import Tables
 from tenure.clv import scoring
 from tenure.clv._mle import ModelError
-from tenure.clv.summary import customer_summary
+from tenure.clv.summary import summary_frame
 
 CHURN_LABELS = ("low", "medium", "high")
 NO_PURCHASE, UNKNOWN = "none", "unknown"
@@ -32,7 +32,7 @@ class Prediction:
 
 def predict(tables: Tables, *, as_of: dt.date, settings) -> Prediction:
     cfg = settings.clv
-    summary = customer_summary(tables, as_of=as_of, include_free=cfg.include_free_orders).to_pandas()
+    summary = summary_frame(tables, as_of=as_of, include_free=cfg.include_free_orders)
     try:
         models = scoring.fit(summary, unit=cfg.unit)
     except ModelError as exc:

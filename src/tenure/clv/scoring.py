@@ -36,7 +36,9 @@ class Models:
 def fit(summary: pd.DataFrame, *, unit: str = "weeks") -> Models:
     """BG/NBD must fit; Gamma-Gamma may fail alone (then spend and CLV are unknown, not invented)."""
     k = 7.0 if unit == "weeks" else 1.0
-    bg = BetaGeo(unit=unit).fit(summary["x"].to_numpy(), summary["t_x"].to_numpy() / k, summary["T"].to_numpy() / k)
+    # Collapse in whole days (a fast counting pass), then hand the weighted rows to the model.
+    (x, t_x, T), w, _ = collapse(summary["x"].to_numpy(), summary["t_x"].to_numpy(), summary["T"].to_numpy())
+    bg = BetaGeo(unit=unit).fit(x, t_x / k, T / k, weights=w)
     try:
         gg = GammaGamma(unit=unit).fit(summary["x"].to_numpy(), summary["monetary"].to_numpy(dtype="float64", na_value=np.nan))
         return Models(bg, gg)
