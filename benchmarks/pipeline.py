@@ -5,8 +5,10 @@ into a workspace (cached too), then measures, each in its own child process so t
 memory is that run's alone:
 
   tenure   `Workspace(ws).run(as_of=<last day of the data>)` on DuckDB: features, lifecycle, rf,
-           RFM, custom segments, written as the day's snapshot (no previous snapshot is stored,
-           so no transitions are computed).
+           RFM, custom segments and the predictions (BG/NBD + Gamma-Gamma fitted and scored,
+           churn_risk), written as the day's snapshot (no previous snapshot is stored, so no
+           transitions are computed).
+  lifecycle the same run with `clv.enabled = false`: what the predictions cost is the difference.
   sql      the floor: one hand-written DuckDB query over the warehouse file (read-only) computing
            the same per-customer features, written to Parquet (the issue's 1.5x target is to this).
   sql_full the same query extended by hand to the whole snapshot (lifecycle, rf, RFM, the default
@@ -242,7 +244,7 @@ def child(mode: str, ws_path: str, as_of_text: str, out: str) -> None:
     import duckdb  # imports are not timed: about 0.3 s here, 0.6 s more for Ibis
     import pandas  # noqa: F401
 
-    if mode == "tenure" or mode == "profile":  # only where used: imports count in the peak memory
+    if mode in ("tenure", "lifecycle", "profile"):  # only where used: imports count in the peak memory
         import ibis
 
         import tenure.runs  # noqa: F401
@@ -263,10 +265,13 @@ def child(mode: str, ws_path: str, as_of_text: str, out: str) -> None:
         return
     usage = resource.getrusage(resource.RUSAGE_SELF)
     cpu0 = usage.ru_utime + usage.ru_stime  # CPU seconds of every thread, from here on
-    if mode == "tenure":
+    if mode in ("tenure", "lifecycle"):
         shutil.rmtree(Path(ws_path) / "snapshots", ignore_errors=True)  # no previous snapshot
         start = time.perf_counter()
-        result = Workspace(ws_path).run(as_of=as_of)
+        ws = Workspace(ws_path)
+        if mode == "lifecycle":  # the same run with clv.enabled = false: no predictions
+            ws.settings = ws.settings.model_copy(update={"clv": ws.settings.clv.model_copy(update={"enabled": False})})
+        result = ws.run(as_of=as_of)
         rows = result.customers
     elif mode in ("sql", "sql_full"):
         query = floor_sql(as_of) if mode == "sql" else floor_full_sql(as_of)
@@ -584,7 +589,7 @@ def main() -> None:
             subprocess.run([sys.executable, __file__, "--child", "profile", str(ws), as_of.isoformat(),
                             str(args.dir / "pipeline-profile")], check=False)
             continue
-        modes = ["tenure"] + [r for r in args.references if not (r == "pandas" and n > PANDAS_MAX_ORDERS)]
+        modes = ["tenure", "lifecycle"] + [r for r in args.references if not (r == "pandas" and n > PANDAS_MAX_ORDERS)]
         outs = {r: args.dir / f"pipeline-{r}-{n}.parquet" for r in args.references}
         runs: dict[str, list[dict]] = {m: [] for m in modes}
         for _ in range(args.repeat):
@@ -599,6 +604,9 @@ def main() -> None:
         print(f"  {'tenure run':<11} {_figures(ours)}"
               + (f"  {info['orders'] / ours['seconds']:>11,.0f} orders/s" if "seconds" in ours else "")
               + (f"  target {', '.join(target)}" if target else ""))
+        if "seconds" in best["lifecycle"]:
+            print(f"  {'  no clv':<11} {_figures(best['lifecycle'])}  (clv.enabled = false: "
+                  f"predictions cost {ours['seconds'] - best['lifecycle']['seconds']:.1f} s)")
         for ref in args.references:
             if ref not in best:
                 print(f"  {ref:<11} skipped: above {PANDAS_MAX_ORDERS:,} orders pandas needs more than the RAM")
