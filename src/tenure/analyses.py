@@ -109,9 +109,9 @@ def stage_history(ws, *, by: str = "lifecycle") -> pd.DataFrame:
     import ibis
 
     from tenure.analytics.transitions import as_label
-    from tenure.report_tables import _column
+    from tenure.report_tables import segment_column
 
-    col = _column(ws, by)
+    col = segment_column(ws, by)
     if not ws.history.dates():
         return pd.DataFrame({"as_of": pd.Series(dtype="datetime64[s]"), "label": pd.Series(dtype="str"),
                              "customers": pd.Series(dtype="int64")})

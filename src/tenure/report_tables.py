@@ -12,7 +12,9 @@ from tenure.errors import TenureError
 ALIASES = {"rfm": "rfm_segment"}
 
 
-def _column(ws, by: str) -> str:
+def segment_column(ws, by: str) -> str:
+    """The snapshot column of a segmentation named by a user (`rfm` is `rfm_segment`), or a
+    TenureError listing the segmentations there are."""
     col = ALIASES.get(by, by)
     churn = ["churn_risk"] if ws.settings.clv.enabled else []
     known = ["lifecycle", "rf", "rfm", *churn, *ws.settings.segments]
@@ -22,7 +24,7 @@ def _column(ws, by: str) -> str:
 
 
 def segment_summary(ws, *, by: str, as_of: dt.date | None) -> tuple[list[dict], dt.date]:
-    col = _column(ws, by)
+    col = segment_column(ws, by)
     day = as_of or ws.history.latest()
     t = ws.history.read(day)
     t = t.mutate(label=as_label(t[col]))
@@ -39,7 +41,7 @@ def segment_summary(ws, *, by: str, as_of: dt.date | None) -> tuple[list[dict], 
 
 
 def transition_matrix(ws, *, start: dt.date, end: dt.date, by: str):
-    col = _column(ws, by)
+    col = segment_column(ws, by)
     m = matrix(ws.history.read(start), ws.history.read(end), col).execute()
     cells = {(r.from_label, r.to_label): int(r.customers) for r in m.itertuples()}
     order = {"lifecycle": [*ws.settings.lifecycle.labels.values()],

@@ -26,14 +26,15 @@ class Tables:
     events: ir.Table
 
 
-def _end_of(as_of: dt.date) -> ir.TimestampScalar:
+def end_of(as_of: dt.date) -> ir.TimestampScalar:
+    """Midnight after `as_of`: timestamps are wall-clock, so 'up to the end of D' is '< this'."""
     return ibis.timestamp(dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time()))
 
 
 def purchases(tables: Tables, as_of: dt.date) -> ir.Table:
     """Completed orders up to the end of `as_of`: status completed and amount > 0."""
     o = tables.orders
-    return o.filter(o.ordered_at < _end_of(as_of), o.status == "completed", o.amount > 0,
+    return o.filter(o.ordered_at < end_of(as_of), o.status == "completed", o.amount > 0,
                     o.customer_id.notnull())
 
 
@@ -61,7 +62,7 @@ def store_cycle(tables: Tables, as_of: dt.date, cycle: CycleSettings) -> ir.Tabl
 
 
 def features(tables: Tables, *, as_of: dt.date, cycle: CycleSettings) -> ir.Table:
-    end = _end_of(as_of)
+    end = end_of(as_of)
     day = ibis.date(as_of)
     year_ago = ibis.timestamp(dt.datetime.combine(as_of - dt.timedelta(days=364), dt.time()))
 

@@ -9,7 +9,7 @@ import ibis
 import ibis.expr.types as ir
 
 from tenure.analytics.cohorts import UNKNOWN, channels, month_index, month_label
-from tenure.analytics.features import Tables, _end_of, purchase_days
+from tenure.analytics.features import Tables, end_of, purchase_days
 
 STEPS = ("lead", "1st purchase", "2nd purchase", "3rd purchase", "4th+ purchase")
 GROUPS = ("cohort", "channel")
@@ -20,7 +20,7 @@ def customer_steps(tables: Tables, as_of: dt.date) -> ir.Table:
     created_at to the first purchase day (`d1`) and the gaps before the 2nd, 3rd and 4th (`g2`..`g4`),
     `first_seen` (the earlier of created_at and the first purchase day) and `channel`."""
     c = tables.customers
-    known = c.filter(c.created_at.isnull() | (c.created_at < _end_of(as_of))).select(
+    known = c.filter(c.created_at.isnull() | (c.created_at < end_of(as_of))).select(
         "customer_id", created=c.created_at.date())
     days = purchase_days(tables, as_of)
     days = days.mutate(k=ibis.row_number().over(group_by="customer_id", order_by="day") + 1)

@@ -11,7 +11,7 @@ import datetime as dt
 import ibis
 import ibis.expr.types as ir
 
-from tenure.analytics.features import Tables, _end_of
+from tenure.analytics.features import Tables, end_of
 
 
 def transactions(tables: Tables, *, start: dt.date | None = None, end: dt.date, include_free: bool = True) -> ir.Table:
@@ -20,10 +20,10 @@ def transactions(tables: Tables, *, start: dt.date | None = None, end: dt.date, 
     `include_free` counts orders of amount 0 (a voucher paid it all) as purchases, as the BG/NBD
     literature counts transactions; the lifecycle features count only amount > 0."""
     o = tables.orders
-    keep = (o.ordered_at < _end_of(end)) & (o.status == "completed") & o.customer_id.notnull()
+    keep = (o.ordered_at < end_of(end)) & (o.status == "completed") & o.customer_id.notnull()
     keep &= (o.amount >= 0) if include_free else (o.amount > 0)
     if start is not None:
-        keep &= o.ordered_at >= _end_of(start)
+        keep &= o.ordered_at >= end_of(start)
     return o.filter(keep)
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import ibis
 
-from tenure.analytics.features import Tables, _end_of, features, purchases, store_cycle
+from tenure.analytics.features import Tables, end_of, features, purchases, store_cycle
 from tenure.analytics.lifecycle import lifecycle
 
 COMPARE_DAYS = 30
@@ -83,7 +83,7 @@ def revenue_windows(tables: Tables, *, as_of: dt.date, periods=(30, 365)) -> ibi
     p = purchases(tables, as_of)
     sums = {}
     for n in periods:
-        start, earlier = (_end_of(as_of - dt.timedelta(days=k * n)) for k in (1, 2))
+        start, earlier = (end_of(as_of - dt.timedelta(days=k * n)) for k in (1, 2))
         sums[f"revenue_{n}"] = p.amount.sum(where=p.ordered_at >= start)
         sums[f"revenue_{n}_before"] = p.amount.sum(where=(p.ordered_at >= earlier) & (p.ordered_at < start))
     return p.aggregate(**{k: ibis.coalesce(v.cast("float64"), 0.0) for k, v in sums.items()},
