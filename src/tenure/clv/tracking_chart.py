@@ -57,7 +57,7 @@ def write_html(ev: Evaluation, path: Path) -> Path:
                                     ("baseline", "baseline (historical rate)", BASELINE, "dot")):
         fig.add_scatter(x=t.date, y=t[col], name=name, mode="lines", line={"color": colour, "dash": dash, "width": 2.5},
                         hovertemplate="%{x}: %{y:,.0f}<extra>" + name + "</extra>")
-    fig.update_layout(title={"text": f"{_title(ev)}<br><sup>{_reading(ev)}</sup>"}, template="plotly_white", yaxis_title="cumulative repeat purchases",
+    fig.update_layout(title={"text": f"{_title(ev)}<br><sup>{_reading(ev)}</sup>"}, yaxis_tickformat=",", template="plotly_white", yaxis_title="cumulative repeat purchases",
                       xaxis_title="end of week", legend={"orientation": "h", "y": -0.2}, height=520)
     m = ev.metrics.set_index("method")
     table = "".join(f"<tr><td>{name}</td><td>{r.mae:.3f}</td><td>{r.rmse:.3f}</td><td>{r.predicted_total:,.0f}</td>"
