@@ -13,7 +13,7 @@ import pytest
 from tenure.cli import main
 from tenure.report import build_report, write_report
 from tenure.report import readings
-from tenure.report.build import context
+from tenure.report.build import context, echarts_js
 from tenure.report.figures import key_figures
 from tenure.report.fmt import Numbers
 from tenure.warehouse.backends import analytics_tables
@@ -124,7 +124,7 @@ def _html_text(html: str) -> str:
 def test_an_empty_workspace_says_so(ws):
     html = build_report(ws, as_of=D)
     assert "no customers and no completed orders yet" in _html_text(html)
-    assert "Plotly" not in html and 'class="plot"' not in html  # no script, no empty axes
+    assert "<script" not in html and 'class="plot"' not in html  # no script, no empty axes
 
 
 def test_a_day_before_the_first_order_says_so(shop):
@@ -139,7 +139,7 @@ def test_one_customer_says_so(ws, tmp_path):
                                                    "o1,solo,2025-06-01 10:00:00,20\n")], now=NOW)
     html = build_report(ws, as_of=D)
     assert "Only one customer has a completed order by Jun 30, 2025" in _html_text(html)
-    assert 'class="plot"' not in html and "Plotly" not in html
+    assert 'class="plot"' not in html and "<script" not in html
     assert ">1<" in html  # the key figures still show the one customer
 
 
@@ -151,11 +151,20 @@ def test_the_report_of_a_small_shop_has_every_chart_and_reading(shop):
     assert set(charts) >= {"chart-history", "chart-flows", "chart-funnel", "chart-cohorts", "chart-cycle",
                            "chart-cycle-by-number", "chart-pareto", "chart-rfm"}
     for key, fig in charts.items():
-        assert fig["data"] and all(t.get("type") for t in fig["data"]), key
+        series = fig["option"]["series"]
+        assert fig["height"] >= 200 and series and all(s.get("type") and s.get("data") for s in series), key
+        assert f'id="{key}" style="height: {fig["height"]}px"' in html
+    assert charts["chart-flows"]["option"]["series"][0]["type"] == "sankey"
+    # No code in the options: every formatter is a page formatter's name, or plain text (a marked line).
+    formatters = re.findall(r'"formatter":"([^"]*)"', html)
+    assert formatters and all(f in {"@text", "@tip", "@tips", "@num", "@pct", "@money", "@date"}
+                              or ("(" not in f and "{" not in f) for f in formatters), formatters
     assert html.count('class="reading"') == len(charts)
-    assert html.count("plotly.js v") == 1  # inlined exactly once
-    ours = re.sub(r"<script>/\*\*\n\* plotly\.js.*?</script>", "", html, flags=re.S)
+    echarts = echarts_js()
+    assert html.count(echarts) == 1 and html.count("<script>") == 2  # ECharts inlined exactly once
+    ours = html.replace(echarts, "")
     assert len(ours) < len(html) // 4 and not re.search(r"https?:|src=|<link", ours)  # nothing fetched
+    assert "£" in ours and "Jun 30, 2025" in ours  # tooltips and labels come formatted in the locale
 
 
 def test_fewer_than_two_snapshots_and_no_repeat_purchase_are_sentences(ws, tmp_path):

@@ -1,6 +1,6 @@
 """The report in a real browser: Debian's Chromium, driven by Playwright, with the network off.
 
-Every chart must render (a Plotly SVG with marks), the console must stay free of errors, and a
+Every chart must render (an ECharts SVG with marks), the console must stay free of errors, and a
 full-page screenshot is saved in tests/artifacts/ for a person to look at. Load times are
 printed and written to tests/artifacts/report-timings.json, never asserted (shared machines);
 the file size is a property of the file and is asserted.
@@ -23,17 +23,28 @@ from tests.conftest import NOW, REPO
 ARTIFACTS = REPO / "tests" / "artifacts"
 MAX_BYTES = 10 * 1024 * 1024
 
-# Per chart: its SVGs and its marks (bars, lines, fills, heatmap images, Sankey nodes and links).
-MARKS = """() => Array.from(document.querySelectorAll('.plot')).map(el => ({
-  id: el.id,
-  svg: el.querySelectorAll('svg.main-svg').length,
-  marks: Array.from(el.querySelectorAll('.cartesianlayer .trace path, .cartesianlayer .hm image'))
-    .filter(m => m.tagName === 'image' ? (m.getAttribute('href') || m.getAttribute('xlink:href') || '').length > 100
-                                       : (m.getAttribute('d') || '').length > 2).length,
-  nodes: el.querySelectorAll('.sankey-node').length,
-  links: el.querySelectorAll('.sankey-link').length,
-  reading: (el.parentElement.querySelector('.reading') || {}).textContent || ''
-}))"""
+# Per chart (ECharts' SVG renderer): its SVGs, its filled marks (bars, areas, heatmap cells, points,
+# Sankey nodes; not the stroke-only axes and grid), its stroked lines, its texts, and for the
+# Sankey its links (bands drawn with Bézier curves) and nodes (plain rectangles).
+MARKS = """() => Array.from(document.querySelectorAll('.plot')).map(el => {
+  const shapes = Array.from(el.querySelectorAll('svg path, svg rect'))
+    .filter(m => m.tagName === 'rect' || (m.getAttribute('d') || '').length > 2);
+  const filled = shapes.filter(m => { const f = (m.getAttribute('fill') || '').toLowerCase();
+    return f && f !== 'none' && f !== '#fff' && f !== '#ffffff' && f !== 'transparent'
+      && m.getAttribute('fill-opacity') !== '0'; });
+  const stroked = shapes.filter(m => (m.getAttribute('fill') || '') === 'none' && m.getAttribute('stroke'));
+  const curved = shapes.filter(m => /C/.test(m.getAttribute('d') || ''));
+  return {
+    id: el.id,
+    svg: el.querySelectorAll('svg').length,
+    marks: filled.length,
+    lines: stroked.length,
+    texts: Array.from(el.querySelectorAll('svg text')).filter(t => t.textContent.trim()).length,
+    links: curved.length,
+    nodes: filled.filter(m => !/C/.test(m.getAttribute('d') || '')).length,
+    reading: (el.parentElement.querySelector('.reading') || {}).textContent || ''
+  };
+})"""
 
 
 def chromium() -> str:
@@ -78,7 +89,7 @@ def open_in_browser(html: Path, name: str) -> dict:
             page.screenshot(path=str(shot), full_page=True)
         finally:
             browser.close()
-    # first paint: the key figures show; DOM ready: plotly.js is evaluated and the page responds;
+    # first paint: the key figures show; DOM ready: echarts.js is evaluated and the page responds;
     # then the charts are drawn one by one (drawing_ms), all of them by seconds_to_all_charts.
     timing = {"report": name, "bytes": html.stat().st_size, "seconds_to_all_charts": round(seconds, 2),
               "first_paint_ms": round(paint or 0), "dom_ready_ms": round(ready or 0),
@@ -101,11 +112,12 @@ def check_rendered(result: dict, expected: set[str]) -> None:
     charts = {c["id"]: c for c in result["charts"]}
     assert expected <= set(charts), sorted(charts)
     for cid, c in charts.items():
-        assert c["svg"] >= 1, f"{cid}: no Plotly SVG"
+        assert c["svg"] >= 1, f"{cid}: no ECharts SVG"
         if cid == "chart-flows":
             assert c["nodes"] >= 2 and c["links"] >= 1, f"{cid}: Sankey without nodes or links"
         else:
-            assert c["marks"] > 0, f"{cid}: an SVG without marks"
+            assert c["marks"] > 0 and c["lines"] > 0, f"{cid}: an SVG without marks or axes"
+        assert c["texts"] > 0, f"{cid}: no text"
         assert len(c["reading"]) > 20, f"{cid}: no reading"
 
 

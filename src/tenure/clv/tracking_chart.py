@@ -1,5 +1,5 @@
-"""The weekly cumulative tracking chart of an evaluation: PNG (matplotlib) and HTML (Plotly,
-its script inlined so the file opens offline). Colours from the Okabe-Ito palette (colour-blind safe)."""
+"""The weekly cumulative tracking chart of an evaluation: PNG (matplotlib) and HTML (ECharts,
+the report's vendored copy, inlined so the file opens offline). Colours from the Okabe-Ito palette (colour-blind safe)."""
 
 from __future__ import annotations
 
@@ -49,25 +49,36 @@ def write_png(ev: Evaluation, path: Path) -> Path:
 
 
 def write_html(ev: Evaluation, path: Path) -> Path:
-    import plotly.graph_objects as go
+    """One offline page: the chart (ECharts, vendored with the report and inlined) and the figures."""
+    import html
+    import json
+
+    from tenure.report.build import echarts_js
 
     t = ev.tracking
-    fig = go.Figure()
-    for col, name, colour, dash in (("actual", "actual", ACTUAL, "solid"), ("model", "BG/NBD prediction", MODEL, "dash"),
-                                    ("baseline", "baseline (historical rate)", BASELINE, "dot")):
-        fig.add_scatter(x=t.date, y=t[col], name=name, mode="lines", line={"color": colour, "dash": dash, "width": 2.5},
-                        hovertemplate="%{x}: %{y:,.0f}<extra>" + name + "</extra>")
-    fig.update_layout(title={"text": f"{_title(ev)}<br><sup>{_reading(ev)}</sup>"}, yaxis_tickformat=",", template="plotly_white", yaxis_title="cumulative repeat purchases",
-                      xaxis_title="end of week", legend={"orientation": "h", "y": -0.2}, height=520)
+    dates = [d.isoformat() for d in t.date]
+    series = [{"name": name, "type": "line", "showSymbol": False, "data": [[d, round(float(v), 2)] for d, v in zip(dates, t[col])],
+               "lineStyle": {"color": colour, "type": dash, "width": 2.5}, "itemStyle": {"color": colour}}
+              for col, name, colour, dash in (("actual", "actual", ACTUAL, "solid"),
+                                              ("model", "BG/NBD prediction", MODEL, "dashed"),
+                                              ("baseline", "baseline (historical rate)", BASELINE, "dotted"))]
+    option = {"animation": False, "tooltip": {"trigger": "axis"}, "legend": {"bottom": 0},
+              "grid": {"left": 70, "right": 30, "top": 20, "bottom": 70},
+              "xAxis": {"type": "time", "name": "end of week", "nameLocation": "middle", "nameGap": 30},
+              "yAxis": {"type": "value", "name": "cumulative repeat purchases", "nameLocation": "middle", "nameGap": 55},
+              "series": series}
     m = ev.metrics.set_index("method")
-    table = "".join(f"<tr><td>{name}</td><td>{r.mae:.3f}</td><td>{r.rmse:.3f}</td><td>{r.predicted_total:,.0f}</td>"
-                    f"<td>{r.actual_total:,.0f}</td><td>{r.total_error:+.1%}</td></tr>" for name, r in m.iterrows())
-    body = fig.to_html(full_html=False, include_plotlyjs=True)
+    rows = "".join(f"<tr><td>{html.escape(name)}</td><td>{r.mae:.3f}</td><td>{r.rmse:.3f}</td><td>{r.predicted_total:,.0f}</td>"
+                   f"<td>{r.actual_total:,.0f}</td><td>{r.total_error:+.1%}</td></tr>" for name, r in m.iterrows())
     path.write_text(
         "<!doctype html><html><head><meta charset='utf-8'><title>CLV evaluation</title>"
-        "<style>body{font-family:system-ui,sans-serif;margin:2rem;color:#222}table{border-collapse:collapse}"
+        "<style>body{font-family:system-ui,sans-serif;margin:2rem;color:#222;max-width:70rem}"
+        "h1{font-size:1.2rem}p{color:#444}#chart{height:480px}table{border-collapse:collapse;margin-top:1rem}"
         "td,th{padding:.3rem .8rem;border-bottom:1px solid #ddd;text-align:right}td:first-child{text-align:left}"
-        "</style></head><body>" + body +
+        f"</style><script>{echarts_js()}</script></head><body><h1>{html.escape(_title(ev))}</h1>"
+        f"<p>{html.escape(_reading(ev))}</p><div id='chart'></div>"
         "<table><tr><th>method</th><th>MAE</th><th>RMSE</th><th>predicted</th><th>actual</th><th>error</th></tr>"
-        + table + "</table></body></html>", encoding="utf-8")
+        f"{rows}</table><script>var c = echarts.init(document.getElementById('chart'), null, {{renderer: 'svg'}});"
+        f"c.setOption({json.dumps(option)}); window.addEventListener('resize', function () {{ c.resize(); }});"
+        "</script></body></html>", encoding="utf-8")
     return path

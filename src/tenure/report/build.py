@@ -1,5 +1,5 @@
 """`build_report` renders the page; `write_report` writes it atomically. One HTML file that works
-offline: plotly.min.js and the CSS are inlined, nothing is fetched."""
+offline: echarts.min.js (vendored in assets/) and the CSS are inlined, nothing is fetched."""
 
 from __future__ import annotations
 
@@ -49,7 +49,7 @@ def context(ws, *, as_of: dt.date, backend: str | None = None) -> dict:
         sections = build_sections(ws, as_of=as_of, backend=backend, nums=nums)
     return {
         "shop": ws.root.name, "as_of": nums.date(as_of), "as_of_iso": as_of.isoformat(),
-        "timezone": s.workspace.timezone, "currency": s.workspace.currency, "locale": str(nums.locale),
+        "timezone": s.workspace.timezone, "currency": s.workspace.currency, "locale": str(nums.locale), "locale_tag": nums.tag,
         "status": status, "notes": _notes(k, nums),
         "tiles": tiles(k, nums) if k.now.customers else [],
         "stages": stage_rows(k.now, s.lifecycle.labels, nums) if k.now.customers else [],
@@ -94,12 +94,12 @@ def render(ctx: dict) -> str:
     env.policies["json.dumps_kwargs"] = {"sort_keys": False, "default": _json_default, "allow_nan": False,
                                          "separators": (",", ":")}
     page = env.get_template("template.html.j2")
-    return page.render(**ctx, plotly_js=jinja2.filters.Markup(plotly_js()) if ctx["charts"] else "")
+    return page.render(**ctx, echarts_js=jinja2.filters.Markup(echarts_js()) if ctx["charts"] else "")
 
 
-def plotly_js() -> str:
-    """The plotly.js bundle shipped inside the plotly package, safe to inline in a <script>."""
-    text = (resources.files("plotly") / "package_data" / "plotly.min.js").read_text(encoding="utf-8")
+def echarts_js() -> str:
+    """Apache ECharts, vendored in tenure/report/assets (see its README.md), safe to inline in a <script>."""
+    text = (resources.files("tenure.report") / "assets" / "echarts.min.js").read_text(encoding="utf-8")
     return text.replace("</script", "<\\/script")
 
 

@@ -1,4 +1,4 @@
-"""Plotly specs of the lifecycle stages over time (flows, history) and of customer value."""
+"""ECharts options of the lifecycle stages over time (flows, history) and of customer value."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import datetime as dt
 import pandas as pd
 
 from tenure.analytics.transitions import NEW
-from tenure.report.charts import INK, MUTED, OKABE_ITO, axis, clean, hover, layout
+from tenure.report.charts import (DATE, FONT, INK, MONEY, MUTED, NUM, OKABE_ITO, TEXT, TIPS, axis, figure, num,
+                                  tip)
 from tenure.report.fmt import Numbers
 
 # Stage key -> colour: growth stages cool (blue, green), risk warm (orange, vermillion).
@@ -40,40 +41,27 @@ def stage_sankey(df: pd.DataFrame, *, start: dt.date, end: dt.date, labels: dict
     in_n = df.groupby("to_label").customers.sum()
     froms = sorted(out_n.index, key=lambda x: rank.get(x, 99))
     tos = sorted(in_n.index, key=lambda x: rank.get(x, 99))
-    left = {label: i for i, label in enumerate(froms)}
-    right = {label: len(froms) + i for i, label in enumerate(tos)}
-    names = [f"{'not yet known' if x == NEW else x} ({nums.int(out_n[x])})" for x in froms]
-    names += [f"{x} ({nums.int(in_n[x])})" for x in tos]
-    colours = [stage_colour(x, labels) for x in [*froms, *tos]]
-    tips = [f"{'not yet known' if f == NEW else f} → {t}: {nums.int(n)} customers"
-            for f, t, n in zip(df.from_label, df.to_label, df.customers)]
-    ys = _column_positions([out_n[x] for x in froms]) + _column_positions([in_n[x] for x in tos])
-    trace = {"type": "sankey", "arrangement": "fixed", "valueformat": ",d",
-             "node": {"label": names, "color": colours, "pad": 12, "thickness": 16,
-                      "x": [0.001] * len(froms) + [0.999] * len(tos), "y": ys,
-                      "line": {"color": "#ffffff", "width": 0.5},
-                      "hovertemplate": "%{label}<extra></extra>"},
-             "link": {"source": [left[f] for f in df.from_label], "target": [right[t] for t in df.to_label],
-                      "value": clean(df.customers),
-                      "color": [_rgba(stage_colour(f, labels), 0.45) for f in df.from_label],
-                      **hover(tips)}}
-    heads = [{"x": x, "y": 1.0, "xref": "paper", "yref": "paper", "showarrow": False, "xanchor": anchor,
-              "yanchor": "bottom", "text": f"<b>{text} {nums.date(day)}</b>", "font": {"color": INK}}
-             for x, anchor, text, day in ((0, "left", "stage on", start), (1, "right", "stage on", end))]
-    return {"data": [trace], "layout": layout(nums, height=440, annotations=heads,
-                                              margin={"l": 10, "r": 10, "t": 34, "b": 10})}
-
-
-def _column_positions(sizes: list[float], pad: float = 0.04) -> list[float]:
-    """Centres (0 = top) of nodes stacked in the given order, each as tall as its share."""
-    total = float(sum(sizes)) or 1.0
-    room = max(0.2, 1 - pad * (len(sizes) - 1))
-    ys, top = [], 0.0
-    for s in sizes:
-        h = room * s / total
-        ys.append(min(0.999, max(0.001, top + h / 2)))
-        top += h + pad
-    return ys
+    nodes = []  # ids "from:"/"to:" keep a stage on both sides apart; `text` is what shows
+    for side, column, counts, position in ((0, froms, out_n, "right"), (1, tos, in_n, "left")):
+        for x in column:
+            text = f"{'not yet known' if x == NEW and side == 0 else x} ({nums.int(counts[x])})"
+            nodes.append({"name": f"{'from' if side == 0 else 'to'}:{x}", "depth": side, "text": text,
+                          "tip": tip(text), "itemStyle": {"color": stage_colour(x, labels)},
+                          "label": {"position": position}})
+    links = [{"source": f"from:{f}", "target": f"to:{t}", "value": num(n),
+              "lineStyle": {"color": stage_colour(f, labels), "opacity": 0.45},
+              "tip": tip(f"{'not yet known' if f == NEW else f} → {t}: {nums.int(n)} customers")}
+             for f, t, n in zip(df.from_label, df.to_label, df.customers)]
+    heads = [{"type": "text", side: 4, "top": 4,
+              "style": {"text": f"stage on {nums.date(day)}", "fill": INK, "font": f"bold 13px {FONT}"}}
+             for side, day in (("left", start), ("right", end))]
+    series = {"type": "sankey", "left": 4, "right": 4, "top": 30, "bottom": 8, "nodeWidth": 16, "nodeGap": 18,
+              "layoutIterations": 0, "draggable": False, "data": nodes, "links": links,
+              "itemStyle": {"borderColor": "#ffffff", "borderWidth": 0.5},
+              "lineStyle": {"curveness": 0.5},
+              "label": {"formatter": TEXT, "color": INK, "fontSize": 13},
+              "emphasis": {"focus": "adjacency"}}
+    return figure(height=460, graphic=heads, series=[series])
 
 
 def stage_area(df: pd.DataFrame, *, labels: dict[str, str], nums: Numbers) -> dict:
@@ -84,52 +72,62 @@ def stage_area(df: pd.DataFrame, *, labels: dict[str, str], nums: Numbers) -> di
     other = sorted(c for c in wide.columns if c not in keyed)
     days = [pd.Timestamp(d).date() for d in wide.index]
     total = wide.sum(axis=1)
-    traces = []
+    series = []
     for label in [*keyed, *other]:
         colour = stage_colour(label, labels)
-        traces.append({
-            "type": "scatter", "mode": "lines", "stackgroup": "stages", "name": label,
-            "x": [d.isoformat() for d in days], "y": clean(wide[label]),
-            "line": {"color": colour, "width": 0.5}, "fillcolor": _rgba(colour, 0.85),
-            **hover(f"{nums.date(d)}: {label} {nums.int(v)} ({nums.percent(v / t if t else 0, 1)})"
-                    for d, v, t in zip(days, wide[label], total))})
-    return {"data": traces, "layout": layout(
-        nums, height=380, showlegend=True, legend={"traceorder": "reversed", "x": 1.01, "y": 1},
-        margin={"l": 70, "r": 130, "t": 16, "b": 56},
-        xaxis=axis("snapshot", type="date", tickformat="%Y-%m-%d",
-                   **({"tickvals": [d.isoformat() for d in days]} if len(days) <= 8 else {})),
-        yaxis=axis("customers", tickformat=",d"))}
+        series.append({
+            "type": "line", "stack": "stages", "name": label, "showSymbol": False, "symbol": "circle",
+            "lineStyle": {"color": colour, "width": 0.5}, "itemStyle": {"color": colour},
+            "areaStyle": {"color": _rgba(colour, 0.85)},
+            "data": [{"value": [d.isoformat(), num(v)],
+                      "tip": tip(f"{nums.date(d)}: {label} {nums.int(v)} ({nums.percent(v / t if t else 0, 1)})")}
+                     for d, v, t in zip(days, wide[label], total)]})
+    x = axis("snapshot", "time", formatter=DATE, splitLine={"show": False},
+             min=days[0].isoformat(), max=days[-1].isoformat())
+    if len(days) <= 8:  # a tick on every snapshot
+        ticks = [int(pd.Timestamp(d).timestamp() * 1000) for d in days]
+        x["axisLabel"]["customValues"] = ticks
+        x["axisTick"] = {**x["axisTick"], "customValues": ticks}
+    return figure(
+        height=380, grid={"right": 140},
+        legend={"data": [s["name"] for s in reversed(series)], "orient": "vertical", "right": 0, "top": 16,
+                "icon": "rect", "itemWidth": 14, "itemHeight": 14, "textStyle": {"fontSize": 13, "color": INK}},
+        tooltip={"trigger": "axis", "formatter": TIPS, "confine": True, "backgroundColor": "#ffffff",
+                 "axisPointer": {"type": "line", "lineStyle": {"color": MUTED}},
+                 "textStyle": {"fontFamily": FONT, "fontSize": 13, "color": INK}},
+        xAxis=x, yAxis=axis("customers", formatter=NUM, minInterval=1),
+        series=series)
 
 
 # -- customer value ---------------------------------------------------------------------------
 def clv_histogram(bins: pd.DataFrame, *, width: float, nums: Numbers) -> dict:
     """Buyers by expected spend over the next 365 days, in bins of `width` (bin, buyers), cut at
     the 99th percentile: a few very large customers would squeeze everyone into one bar."""
-    bins = bins.sort_values("bin")
-    xs = [(int(b) + 0.5) * width for b in bins.bin]
-    tips = [f"{nums.int(n)} buyers expected to spend {nums.money(b * width)}–{nums.money((b + 1) * width)}"
-            for b, n in zip(bins.bin, bins.buyers)]
-    bars = {"type": "bar", "x": clean(xs), "y": clean(bins.buyers), "width": [width * 0.92] * len(xs),
-            "marker": {"color": OKABE_ITO["green"]}, **hover(tips)}
-    return {"data": [bars], "layout": layout(
-        nums, bargap=0.05,
-        xaxis=axis("expected spend over the next 365 days, per buyer", tickformat=",.0f", **nums.money_axis()),
-        yaxis=axis("buyers", tickformat=",d"))}
+    counts = bins.set_index("bin").buyers
+    last = max(39, int(counts.index.max())) if len(counts) else 39
+    counts = counts.reindex(range(0, last + 1), fill_value=0)  # every bin, empty ones too
+    data = [{"value": [(int(b) + 0.5) * width, num(n)],
+             "tip": tip(f"{nums.int(n)} buyers expected to spend {nums.money(b * width)}–{nums.money((b + 1) * width)}")}
+            for b, n in counts.items()]
+    return figure(
+        xAxis=axis("expected spend over the next 365 days, per buyer", formatter=MONEY, min=0,
+                   max=(last + 1) * width, splitLine={"show": False}, axisLabel={"showMaxLabel": False}),
+        yAxis=axis("buyers", formatter=NUM, minInterval=1),
+        series=[{"type": "bar", "data": data, "barWidth": "92%", "itemStyle": {"color": OKABE_ITO["green"]}}])
 
 
 def clv_by_stage(df: pd.DataFrame, *, labels: dict[str, str], nums: Numbers) -> dict:
     """df: label, clv (sum of clv_365d), customers."""
     total = float(df.clv.sum()) or 1.0
-    trace = {"type": "bar", "orientation": "h", "y": list(df.label), "x": clean(df.clv),
-             "marker": {"color": [stage_colour(x, labels) for x in df.label],
-                        "line": {"color": MUTED, "width": 0.5}},
-             "text": [f"{nums.money(v)} ({nums.percent(v / total)})" for v in df.clv],
-             "textposition": "outside", "cliponaxis": False,
-             **hover(f"{label}: {nums.money(v)} expected from {nums.int(n)} customers"
-                     for label, v, n in zip(df.label, df.clv, df.customers))}
-    top = float(df.clv.max() or 1)
-    return {"data": [trace], "layout": layout(
-        nums, height=max(220, 60 + 36 * len(df)), margin={"l": 100, "r": 30, "t": 16, "b": 56},
-        xaxis=axis("expected revenue over the next 365 days", range=[0, top * 1.3], tickformat=",.0f",
-                   **nums.money_axis()),
-        yaxis=axis("", autorange="reversed", type="category"))}
+    data = [{"value": num(v), "itemStyle": {"color": stage_colour(label, labels), "borderColor": MUTED,
+                                             "borderWidth": 0.5},
+             "text": f"{nums.money(v)} ({nums.percent(v / total)})",
+             "tip": tip(f"{label}: {nums.money(v)} expected from {nums.int(n)} customers")}
+            for label, v, n in zip(df.label, df.clv, df.customers)]
+    return figure(
+        height=max(240, 80 + 36 * len(df)), grid={"right": 40},
+        xAxis=axis("expected revenue over the next 365 days", formatter=MONEY, boundaryGap=[0, "25%"]),
+        yAxis=axis("", "category", data=list(df.label), inverse=True,
+                   axisLabel={"interval": 0, "color": INK, "fontSize": 13}),
+        series=[{"type": "bar", "data": data, "barCategoryGap": "25%",
+                 "label": {"show": True, "position": "right", "formatter": TEXT, "color": INK, "fontSize": 13}}])

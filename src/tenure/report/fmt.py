@@ -1,5 +1,5 @@
 """Numbers, money, shares and dates in the workspace's locale and currency (Babel), and the
-matching Plotly settings so chart ticks agree with the text."""
+locale tag the page's chart ticks use (Intl) so that they agree with the text."""
 
 from __future__ import annotations
 
@@ -55,11 +55,13 @@ class Numbers:
         """'2025-03' as the locale writes a month: Mar 2025."""
         return format_date(dt.date.fromisoformat(f"{ym}-01"), format="MMM y", locale=self.locale)
 
-    # -- Plotly ---------------------------------------------------------------------------------
+    # -- the page's charts ----------------------------------------------------------------------
+    @property
+    def tag(self) -> str:
+        """The locale as a BCP 47 tag for the browser's Intl (en_GB -> en-GB)."""
+        return str(self.locale).replace("_", "-")
+
     @property
     def separators(self) -> str:
-        """Plotly's layout.separators: the decimal mark, then the thousands mark."""
+        """The decimal mark, then the thousands mark."""
         return get_decimal_symbol(self.locale) + get_group_symbol(self.locale)
-
-    def money_axis(self) -> dict:
-        return {"tickprefix": self.symbol} if self.symbol_first else {"ticksuffix": f" {self.symbol}"}
