@@ -32,8 +32,10 @@ def check_summary(x, t_x, T, w) -> None:
     if np.any((x < 0) | (t_x < 0) | (t_x > T + 1e-9) | ((x == 0) & (t_x > 0))):
         raise ModelError("the customer summary is inconsistent (need x >= 0 and 0 <= t_x <= T, t_x = 0 when x = 0)")
     n = float(w.sum())
+    if n == 0:
+        raise ModelError("no customer has a purchase yet: nothing to fit", fix=TRY)
     if n < 2:
-        raise ModelError(f"only {int(n)} customer has purchases: BG/NBD needs many customers", fix=TRY)
+        raise ModelError("only 1 customer has purchases: BG/NBD needs many customers", fix=TRY)
     if x.max() == 0 and T.max() == T.min():
         raise ModelError("all purchases fall on one day: no repeat purchase and no spread of first "
                          "purchases to learn from", fix=TRY)

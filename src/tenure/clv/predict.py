@@ -19,7 +19,6 @@ from tenure.clv import scoring
 from tenure.clv._mle import ModelError
 from tenure.clv.summary import summary_frame
 
-CHURN_LABELS = ("low", "medium", "high")
 NO_PURCHASE, UNKNOWN = "none", "unknown"
 
 
