@@ -1,8 +1,8 @@
 """Predictions for a snapshot: summarise in the warehouse, fit, score, join back by customer.
 
 The summary runs on the analytics backend (DuckDB or Spark); the fit and the scoring run in numpy
-on one row per customer; the scores join the snapshot as an in-memory table, so the snapshot stays
-one Ibis expression written once.
+on one row per customer; the scores join the snapshot as a table of its backend
+(warehouse.backends.frame_table), so the snapshot stays one Ibis expression written once.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from tenure.analytics.features import Tables
 from tenure.clv import scoring
 from tenure.clv._mle import ModelError
 from tenure.clv.summary import summary_frame
+from tenure.warehouse.backends import frame_table
 
 NO_PURCHASE, UNKNOWN = "none", "unknown"
 
@@ -51,7 +52,7 @@ def attach(snap: ir.Table, prediction: Prediction, settings) -> ir.Table:
         nulls["next_purchase_expected"] = ibis.null("date")
         return snap.mutate(**nulls, churn_risk=ibis.literal(UNKNOWN))
     scores = prediction.scores.rename(columns={"customer_id": "_cid"})
-    mem = ibis.memtable(scores)
+    mem = frame_table(snap, scores)
     j = snap.left_join(mem, snap.customer_id == mem._cid).drop("_cid")
     p = j.purchase_probability_90d
     risk = ibis.cases((p.isnull(), NO_PURCHASE), (p < cfg.churn_risk_high_below, "high"),
