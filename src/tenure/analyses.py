@@ -95,12 +95,14 @@ def cycles(ws, *, as_of: dt.date | None = None, backend: str | None = None) -> C
     )
 
 
-def rfm_grid(ws, *, as_of: dt.date | None = None) -> pd.DataFrame:
-    """Buyers by R and F score, from the stored snapshot of as_of (computed when none is stored)."""
+def rfm_grid(ws, *, as_of: dt.date | None = None, snapshot=None) -> pd.DataFrame:
+    """Buyers by R and F score, from `snapshot` if given, else the stored snapshot of as_of
+    (computed when none is stored)."""
     from tenure.analytics.rfm_grid import rfm_grid as build
 
     day = as_of or ws.today()
-    snap = ws.history.read(day) if day in ws.history.dates() else ws.snapshot(as_of=day)
+    snap = snapshot if snapshot is not None else (
+        ws.history.read(day) if day in ws.history.dates() else ws.snapshot(as_of=day))
     return _frame(build(snap), RFM_GRID_COLUMNS)
 
 

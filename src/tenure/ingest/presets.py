@@ -7,7 +7,7 @@ cancellation by a `C` in the invoice number). `{field}` in a template is the map
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace, field
 
 from tenure.errors import SourceError
 from tenure.ingest.readers import ReadOptions
@@ -88,15 +88,13 @@ CDNOW = Preset(
 )
 
 # The 1/10 sample of the BG/NBD paper: the same rows with the sample's own customer id added.
-CDNOW_SAMPLE = Preset(
-    name="cdnow-sample", entity="orders",
+CDNOW_SAMPLE = replace(
+    CDNOW, name="cdnow-sample",
     description="CDNOW sample (CDNOW_sample.txt): master id, sample id, yyyymmdd, CDs, dollars; the "
     "sample id is the customer id",
     columns={"customer_id": ("sample_id", "c2"), "ordered_at": ("date", "c3"),
              "quantity": ("number_of_cds", "c4"), "amount": ("dollar_value", "c5")},
-    required=CDNOW.required, exprs=CDNOW.exprs, currency="USD",
     read=ReadOptions(fmt="whitespace", names=("master_id", "sample_id", "date", "number_of_cds", "dollar_value")),
-    date_format="%Y%m%d",
 )
 
 SHOPIFY = Preset(

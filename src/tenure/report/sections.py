@@ -17,12 +17,21 @@ def chart(key: str, title: str, figure: dict | None = None, reading: str = "", m
 
 
 def sections(ws, *, as_of: dt.date, backend: str | None, nums: Numbers) -> list[dict]:
+    snap = day_snapshot(ws, as_of=as_of, backend=backend)
     return [
         {"key": "stages", "title": "How the stages move", "charts": _stages(ws, as_of, nums)},
         {"key": "habits", "title": "Do customers come back?", "charts": _habits(ws, as_of, backend, nums)},
-        {"key": "revenue", "title": "Who brings the revenue", "charts": _revenue(ws, as_of, backend, nums)},
-        {"key": "value", "title": "Customer value", "charts": _value(ws, as_of, backend, nums)},
+        {"key": "revenue", "title": "Who brings the revenue", "charts": _revenue(ws, as_of, backend, snap, nums)},
+        {"key": "value", "title": "Customer value", "charts": _value(ws, snap, nums)},
     ]
+
+
+def day_snapshot(ws, *, as_of: dt.date, backend: str | None):
+    """The stored snapshot of the day or, when none is stored, the snapshot computed once (features,
+    segments, predictions) and held in memory: several charts read it."""
+    if as_of in ws.history.dates():
+        return ws.history.read(as_of)
+    return ibis.memtable(ws.snapshot(as_of=as_of, backend=backend).to_pyarrow())
 
 
 def _stages(ws, as_of: dt.date, nums: Numbers) -> list[dict]:
@@ -79,10 +88,10 @@ def _habits(ws, as_of: dt.date, backend: str | None, nums: Numbers) -> list[dict
     return out
 
 
-def _revenue(ws, as_of: dt.date, backend: str | None, nums: Numbers) -> list[dict]:
+def _revenue(ws, as_of: dt.date, backend: str | None, snap, nums: Numbers) -> list[dict]:
     pareto = analyses.pareto(ws, as_of=as_of, backend=backend)
     lorenz = analyses.lorenz(ws, as_of=as_of, backend=backend)
-    grid = analyses.rfm_grid(ws, as_of=as_of)
+    grid = analyses.rfm_grid(ws, as_of=as_of, snapshot=snap)
     return [
         chart("pareto", "Revenue concentration: how much the best buyers bring",
               charts.concentration_curve(lorenz, pareto, nums), readings.pareto(pareto, nums)),
@@ -91,8 +100,7 @@ def _revenue(ws, as_of: dt.date, backend: str | None, nums: Numbers) -> list[dic
     ]
 
 
-def _value(ws, as_of: dt.date, backend: str | None, nums: Numbers) -> list[dict]:
-    snap = ws.history.read(as_of) if as_of in ws.history.dates() else ws.snapshot(as_of=as_of, backend=backend)
+def _value(ws, snap, nums: Numbers) -> list[dict]:
     if "clv_365d" not in snap.columns:
         return [chart("clv", "Expected revenue of the next 365 days", message=(
             "This snapshot has no customer-value forecast (no clv_365d column), so expected revenue "
