@@ -137,6 +137,13 @@ def test_predictions_are_probabilities_and_grow_with_the_horizon(c, h1, h2):
         assert pa == 1.0  # the model's known property (docs/clv.md)
 
 
+def test_a_customer_just_acquired_follows_the_unconditional_curve():
+    # Eq. 10 at x = t_x = T = 0 is eq. 9: nothing is known about a customer yet but the population.
+    bg = _cdnow_like()
+    t = np.array([1.0, 10.0, 39.0, 78.0])
+    assert np.allclose(bg.expected_purchases(t, 0, 0.0, 0.0), bg.expected_purchases_new_customer(t), rtol=1e-12)
+
+
 def test_clv_falls_with_the_discount_rate():
     bg = _cdnow_like()
     gg = GammaGamma()

@@ -155,6 +155,9 @@ def test_the_report_of_a_small_shop_has_every_chart_and_reading(shop):
         assert fig["height"] >= 200 and series and all(s.get("type") and s.get("data") for s in series), key
         assert f'id="{key}" style="height: {fig["height"]}px"' in html
     assert charts["chart-flows"]["option"]["series"][0]["type"] == "sankey"
+    # Seven customers cannot identify the CLV models: the value section says so instead of charting.
+    assert "chart-clv" not in charts
+    assert "the customer-value models could not be fitted" in _html_text(html)
     # No code in the options: every formatter is a page formatter's name, or plain text (a marked line).
     formatters = re.findall(r'"formatter":"([^"]*)"', html)
     assert formatters and all(f in {"@text", "@tip", "@tips", "@num", "@pct", "@money", "@date"}

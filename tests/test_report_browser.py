@@ -122,7 +122,7 @@ def check_rendered(result: dict, expected: set[str]) -> None:
 
 
 CHARTS = {"chart-history", "chart-flows", "chart-funnel", "chart-cohorts", "chart-cycle",
-          "chart-cycle-by-number", "chart-pareto", "chart-rfm"}
+          "chart-cycle-by-number", "chart-pareto", "chart-rfm", "chart-clv", "chart-clv-by-stage"}
 
 
 def test_report_of_a_generated_shop_renders_offline(tmp_path):

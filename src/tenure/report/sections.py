@@ -115,7 +115,11 @@ def _value(ws, snap, nums: Numbers) -> list[dict]:
     v = buyers.clv_365d.cast("float64")
     stats = buyers.aggregate(n=buyers.count(), cut=v.quantile(0.99), mid=v.median(),
                              top=v.max()).execute().iloc[0]
-    if not stats.n or not (stats.top or 0) > 0:
+    if not stats.n:
+        return [chart("clv", "Expected revenue of the next 365 days", message=(
+            "On this day the customer-value models could not be fitted (too few customers or repeat "
+            "buyers; `tenure clv fit --as-of DAY` says why), so expected revenue is not shown."))]
+    if not (stats.top or 0) > 0:
         return [chart("clv", "Expected revenue of the next 365 days",
                       message="No buyer has a positive expected spend over the next 365 days.")]
     cut = float(stats.cut) if stats.cut and stats.cut > 0 else float(stats.top)
