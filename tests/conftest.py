@@ -57,3 +57,30 @@ def write(path: Path, text: str | bytes) -> Path:
     else:
         path.write_text(text, encoding="utf-8")
     return path
+
+
+@pytest.fixture
+def pg_url():
+    """A fresh, empty PostgreSQL database for one test (dropped after it), as a SQLAlchemy URL.
+
+    Needs TENURE_TEST_POSTGRES_URL (CI sets it; these machines run PostgreSQL on 127.0.0.1:5432)."""
+    import uuid
+
+    import sqlalchemy as sa
+
+    base = os.environ.get("TENURE_TEST_POSTGRES_URL")
+    if not base:
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI needs TENURE_TEST_POSTGRES_URL")
+        pytest.skip("set TENURE_TEST_POSTGRES_URL (e.g. postgresql://postgres@127.0.0.1:5432/test) to run")
+    url = sa.make_url(base).set(drivername="postgresql+psycopg")
+    name = f"tenure_t_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    try:
+        yield url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()

@@ -11,10 +11,13 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from tenure.analytics.settings import (ClvSettings, CycleSettings, LifecycleSettings, RFMSettings, RFSettings,
                                       Segment, _default_segments)
+from tenure.campaigns.definitions import Campaign, default_campaigns
+from tenure.campaigns.settings import MessagingSettings, StoreSettings, SunsetSettings
+from tenure.channels.settings import EmailSettings, SmsSettings, TaskSettings, WebhookSettings
 from tenure.errors import ConfigError
 
 CONFIG_FILE = "tenure.toml"
@@ -117,6 +120,29 @@ class Settings(_Section):
         description="Custom segments: [segments.NAME] with a `rule` in the rule language and a "
         "`description`; each becomes a true/false column of the snapshot.",
     )
+    store: StoreSettings = Field(default_factory=StoreSettings)
+    messaging: MessagingSettings = Field(default_factory=MessagingSettings)
+    email: EmailSettings = Field(default_factory=EmailSettings)
+    sms: SmsSettings = Field(default_factory=SmsSettings)
+    webhook: WebhookSettings = Field(default_factory=WebhookSettings)
+    tasks: TaskSettings = Field(default_factory=TaskSettings)
+    sunset: SunsetSettings = Field(default_factory=SunsetSettings)
+    campaigns: dict[str, Campaign] = Field(
+        default_factory=default_campaigns,
+        description="Campaigns: [campaigns.NAME] with a trigger, steps, conversion window, holdout share, "
+        "priority and re-entry rule (docs/campaigns.md). The RF ladder's seven rungs, welcome, anniversary "
+        "and reactivation ship off; set enabled = true to run one.",
+    )
+
+    @model_validator(mode="after")
+    def _campaign_triggers(self) -> Settings:
+        from tenure.campaigns.validate import trigger_problem
+
+        for name, campaign in self.campaigns.items():
+            problem = trigger_problem(campaign.trigger, self)
+            if problem:
+                raise ValueError(f"campaigns.{name}.trigger: {problem}")
+        return self
 
 
 def load_settings(path: Path) -> Settings:
@@ -135,7 +161,7 @@ def load_settings(path: Path) -> Settings:
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             msg = "unknown setting (see docs/configuration.md for the settings there are)"
-        raise ConfigError(f"{path}: {field}: {msg}")
+        raise ConfigError(f"{path}: {field}: {msg}" if field else f"{path}: {msg}")
 
 
 def setting_names(model: type[BaseModel] = Settings, prefix: str = "") -> list[str]:
@@ -168,10 +194,14 @@ def _key(name: str) -> str:
     return name if name.replace("_", "").replace("-", "").isalnum() else _toml_value(name)
 
 
-def _scalars(model: BaseModel, lines: list[str], documented: bool = True) -> None:
+def _scalars(model: BaseModel, lines: list[str], documented: bool = True, inline: bool = False) -> None:
     for name, field in type(model).model_fields.items():
         value = getattr(model, name)
-        if _is_table(value):
+        if inline and isinstance(value, BaseModel):  # a campaign's trigger: an inline table
+            value = value.model_dump(exclude_none=True)
+        elif inline and isinstance(value, list) and value and isinstance(value[0], BaseModel):
+            value = [v.model_dump() for v in value]  # a campaign's steps: an array of inline tables
+        elif _is_table(value):
             continue
         if documented and field.description:
             lines += [f"# {ln}" for ln in _wrap(field.description)]
@@ -200,7 +230,7 @@ def render_template(settings: Settings | None = None) -> str:
             lines += [f"# {ln}" for ln in _wrap(field.description or "")]
             for key, item in value.items():
                 lines.append(f"[{section}.{_key(key)}]")
-                _scalars(item, lines, documented=False)
+                _scalars(item, lines, documented=False, inline=True)
                 lines.append("")
             continue
         lines.append(f"[{section}]")

@@ -51,3 +51,11 @@ class MissingExtraError(TenureError):
         super().__init__(
             f"{what} is not installed", fix=f"run: pip install 'tenure[{extra}]'"
         )
+
+
+class CampaignError(ConfigError):
+    """A campaign, its trigger, a step or a template is not valid: refused before anything is sent."""
+
+
+class StoreError(TenureError):
+    """The operational store cannot be opened, migrated or written."""

@@ -69,7 +69,7 @@ class History:
 
 
 def write_atomically(path: Path, writer) -> None:
-    tmp = path.with_name(f".{path.name}.partial")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")  # two runs at once must not share it
     try:
         writer(tmp)
         os.replace(tmp, path)

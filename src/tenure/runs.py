@@ -24,6 +24,7 @@ class RunResult:
     labels: dict[str, dict[str, int]] = field(default_factory=dict)  # segmentation -> label -> count
     clv_note: str | None = None                # why predictions are missing or partial
     models: object | None = None               # tenure.clv.scoring.Models when fitted
+    campaigns: object | None = None            # tenure.campaigns.runner.CampaignResult when any is enabled
 
 
 def full_snapshot(tables, as_of: dt.date, settings):
@@ -37,8 +38,14 @@ def full_snapshot(tables, as_of: dt.date, settings):
     return attach(snap, prediction, settings), prediction
 
 
-def run(ws, as_of: dt.date, *, backend: str | None = None, tables=None) -> RunResult:
+def run(ws, as_of: dt.date, *, backend: str | None = None, tables=None, now: dt.datetime | None = None,
+        dispatch: bool = True) -> RunResult:
+    from tenure.campaigns import runner
+
     settings = ws.settings
+    acting = bool(runner.enabled(settings))
+    if acting:
+        runner.check(ws)  # a bad template is refused before anything is computed, enrolled or sent
     tables = tables or analytics_tables(ws, backend)
     history = ws.history
     history.folder.mkdir(parents=True, exist_ok=True)
@@ -61,7 +68,13 @@ def run(ws, as_of: dt.date, *, backend: str | None = None, tables=None) -> RunRe
     for col in segment_columns(settings):
         counts = stored.group_by(col).aggregate(n=stored.count()).execute()
         labels[col] = {str(k): int(v) for k, v in zip(counts[col], counts["n"])}
-    return RunResult(as_of=as_of, customers=int(stats.n), previous=previous, transitions=moved,
+    campaigns = None
+    if acting:
+        now = now or ws.now()
+        campaigns = runner.enroll_day(ws, as_of, tables=tables, now_utc=runner.utc(now, settings.workspace.timezone))
+        if dispatch:
+            campaigns.dispatched = runner.dispatch(ws, now_local=now, tables=tables)
+    return RunResult(as_of=as_of, customers=int(stats.n), previous=previous, transitions=moved, campaigns=campaigns,
                      store_cycle_days=float(stats.cycle) if stats.n else float(settings.cycle.fallback_days),
                      cycle_fallback=not settings.cycle.fixed_days and not int(stats.repeats or 0),
                      labels=labels, clv_note=prediction.note if prediction else None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -15,6 +16,15 @@ from tenure.ingest.schema import TABLES
 from tenure.ingest.summary import IngestSummary
 
 FOLDERS = ("quarantine", "snapshots", "reports")
+SECRET_FILE = ".tenure-secret"
+
+
+def _write_secret(path: Path) -> None:
+    import secrets
+
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(secrets.token_urlsafe(32) + "\n")
 
 
 class Workspace:
@@ -51,6 +61,8 @@ class Workspace:
             warehouse.create_tables(con)
         finally:
             con.close()
+        if not (root / SECRET_FILE).exists():
+            _write_secret(root / SECRET_FILE)
         (root / CONFIG_FILE).write_text(render_template(settings), encoding="utf-8")
         return cls(root)
 
@@ -58,6 +70,16 @@ class Workspace:
     @property
     def warehouse_path(self) -> Path:
         return self.root / self.settings.warehouse.path
+
+    @property
+    def secret(self) -> str:
+        """The workspace secret that signs links in messages: made at init, never printed.
+
+        Kept in a file of its own (mode 0600) so that tenure.toml can be shared or committed."""
+        path = self.root / SECRET_FILE
+        if not path.exists():  # a workspace made before secrets existed gets one on first use
+            _write_secret(path)
+        return path.read_text(encoding="utf-8").strip()
 
     @property
     def quarantine_dir(self) -> Path:
@@ -129,11 +151,13 @@ class Workspace:
 
         return full_snapshot(analytics_tables(self, backend), as_of, self.settings)[0]
 
-    def run(self, *, as_of: dt.date | None = None, backend: str | None = None):
-        """Compute and store the snapshot of `as_of` (default today) and its transitions."""
+    def run(self, *, as_of: dt.date | None = None, backend: str | None = None, now: dt.datetime | None = None,
+            dispatch: bool = True):
+        """Compute and store the snapshot of `as_of` (default today) and its transitions; enroll the
+        enabled campaigns' entries of that day and (unless `dispatch=False`) send what is due by `now`."""
         from tenure import runs
 
-        return runs.run(self, as_of or self.today(), backend=backend)
+        return runs.run(self, as_of or self.today(), backend=backend, now=now, dispatch=dispatch)
 
     def backfill(self, *, start: dt.date, end: dt.date, every_days: int = 7, backend: str | None = None,
                  progress=None):
@@ -144,10 +168,35 @@ class Workspace:
         tables = analytics_tables(self, backend)
         results = []
         for day in runs.dates_between(start, end, every_days):
-            results.append(runs.run(self, day, tables=tables))
+            results.append(runs.run(self, day, tables=tables, dispatch=False))
             if progress:
                 progress(day)
+        if results and results[-1].campaigns is not None:  # once, at the end: old messages expire
+            results[-1].campaigns.dispatched = self.dispatch()
         return results
+
+    # -- campaigns ---------------------------------------------------------------------------
+    @property
+    def store(self):
+        """The operational store (opened and migrated on first use)."""
+        if getattr(self, "_store", None) is None:
+            from tenure.store import open_store, url_for
+
+            self._store = open_store(url_for(self.root, self.settings.store.url))
+        return self._store
+
+    @property
+    def templates(self):
+        """Message templates: the workspace's templates/ folder first, then the shipped defaults."""
+        from tenure.campaigns.templates import Templates
+
+        return Templates(self.root / "templates")
+
+    def dispatch(self, *, now: dt.datetime | None = None, limit: int | None = None):
+        """Send the campaign messages due by `now` (default: the wall clock in the workspace zone)."""
+        from tenure.campaigns.runner import dispatch
+
+        return dispatch(self, now_local=now or self.now(), limit=limit)
 
     def table(self, name: str):
         """An Ibis table of the warehouse (read-only), e.g. `ws.table("orders")`."""

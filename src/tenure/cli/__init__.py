@@ -24,9 +24,9 @@ err_console = Console(stderr=True)
 
 
 def _register() -> None:
-    from tenure.cli import analyses, clv, generate, ingest, lifecycle, report, workspace
+    from tenure.cli import analyses, campaigns, clv, generate, ingest, lifecycle, report, workspace
 
-    for module in (workspace, ingest, generate, lifecycle, clv, analyses, report):
+    for module in (workspace, ingest, generate, lifecycle, clv, analyses, report, campaigns):
         module.register(app)
 
 

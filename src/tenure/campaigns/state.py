@@ -1,0 +1,96 @@
+"""Reading and writing campaign state in the operational store (enrollments, outbox, tasks)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+import sqlalchemy as sa
+
+from tenure.store import Store
+from tenure.store.engine import insert_ignore
+from tenure.store.tables import enrollments, outbox, suppressions, tasks
+
+FINAL = ("sent", "failed", "capped", "suppressed", "no_consent", "no_address", "skipped", "expired",
+         "unknown", "held_out")
+
+
+def _frame(conn, query) -> pd.DataFrame:
+    result = conn.execute(query)
+    return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+
+
+def past_enrollments(store: Store, campaigns: list[str]) -> pd.DataFrame:
+    """campaign, customer_id, last_entered_on, active: each customer's latest enrollment."""
+    e = enrollments
+    q = (sa.select(e.c.campaign, e.c.customer_id, sa.func.max(e.c.entered_on).label("last_entered_on"),
+                   sa.func.max(sa.case((e.c.status == "active", 1), else_=0)).label("active"))
+         .where(e.c.campaign.in_(campaigns)).group_by(e.c.campaign, e.c.customer_id))
+    with store.connect() as conn:
+        df = _frame(conn, q)
+    df["active"] = df.active.astype(bool)
+    return df
+
+
+def write_enrollments(store: Store, new: pd.DataFrame, messages: pd.DataFrame, now: dt.datetime) -> tuple[int, int]:
+    """Enrollments and their messages in one transaction; what is already there is kept."""
+    rows_e = new.assign(created_at=now, status="active").to_dict("records")
+    rows_m = messages.assign(created_at=now).to_dict("records")
+    with store.begin() as conn:
+        return insert_ignore(conn, enrollments, rows_e), insert_ignore(conn, outbox, rows_m)
+
+
+def open_messages(store: Store) -> pd.DataFrame:
+    """Pending and held-out messages of active enrollments (what advance() looks at)."""
+    o, e = outbox, enrollments
+    q = (sa.select(o.c.key, o.c.campaign, o.c.customer_id, o.c.entered_on, o.c.status)
+         .join(e, sa.and_(e.c.campaign == o.c.campaign, e.c.customer_id == o.c.customer_id,
+                          e.c.entered_on == o.c.entered_on))
+         .where(e.c.status == "active"))
+    with store.connect() as conn:
+        return _frame(conn, q)
+
+
+def apply_advance(store: Store, skips: pd.DataFrame, ended: pd.DataFrame, today: dt.date) -> None:
+    with store.begin() as conn:
+        if len(skips):
+            conn.execute(outbox.update().where(outbox.c.key == sa.bindparam("k"), outbox.c.status == "pending")
+                         .values(status="skipped", reason=sa.bindparam("r")),
+                         [{"k": k, "r": r} for k, r in zip(skips.key, skips.reason)])
+        if len(ended):
+            e = enrollments
+            conn.execute(e.update().where(e.c.campaign == sa.bindparam("c"), e.c.customer_id == sa.bindparam("u"),
+                                          e.c.entered_on == sa.bindparam("d"), e.c.status == "active")
+                         .values(status="ended", ended_on=today, end_reason=sa.bindparam("why")),
+                         [{"c": c, "u": u, "d": d, "why": w} for c, u, d, w in
+                          zip(ended.campaign, ended.customer_id, ended.entered_on, ended.end_reason)])
+        complete_enrollments(conn, today)
+
+
+def complete_enrollments(conn, today: dt.date) -> None:
+    """An active enrollment none of whose messages is still open has run its course."""
+    e, o = enrollments, outbox
+    open_left = (sa.select(o.c.id).where(o.c.campaign == e.c.campaign, o.c.customer_id == e.c.customer_id,
+                                         o.c.entered_on == e.c.entered_on,
+                                         o.c.status.in_(("pending", "claimed", "in_flight"))).exists())
+    future_holdout = (sa.select(o.c.id).where(o.c.campaign == e.c.campaign, o.c.customer_id == e.c.customer_id,
+                                              o.c.entered_on == e.c.entered_on, o.c.status == "held_out",
+                                              o.c.due_on > today).exists())
+    conn.execute(e.update().where(e.c.status == "active", ~open_left, ~future_holdout)
+                 .values(status="ended", ended_on=today, end_reason="completed"))
+
+
+def active_suppressions(conn, customer_ids: list[str]) -> dict[str, set[str]]:
+    s = suppressions
+    out: dict[str, set[str]] = {}
+    for start in range(0, len(customer_ids), 5000):
+        q = sa.select(s.c.customer_id, s.c.scope).where(s.c.lifted_at.is_(None),
+                                                         s.c.customer_id.in_(customer_ids[start:start + 5000]))
+        for cid, scope in conn.execute(q):
+            out.setdefault(cid, set()).add(scope)
+    return out
+
+
+def insert_task(store: Store, row: dict, now: dt.datetime) -> bool:
+    with store.begin() as conn:
+        return insert_ignore(conn, tasks, [{**row, "status": "open", "created_at": now}]) == 1

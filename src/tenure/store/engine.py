@@ -1,0 +1,127 @@
+"""Open the operational store and bring its schema to the latest migration.
+
+This is the one module that knows the store's dialects: SQLite needs its pragmas and an explicit
+BEGIN IMMEDIATE (pysqlite's own transaction handling defers the write lock, so two writers can
+deadlock on upgrade); PostgreSQL serialises concurrent migrations with an advisory lock.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy import event
+
+from tenure.errors import StoreError
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+_MIGRATION_LOCK = 727_001  # an arbitrary constant: the advisory lock id of Tenure's migrations
+
+
+def create(url: str) -> sa.Engine:
+    """An engine for `url` (sqlite:///path or postgresql+psycopg://...), schema not yet checked."""
+    if url.startswith("sqlite"):
+        engine = sa.create_engine(url, connect_args={"timeout": 60})
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn, _record):
+            dbapi_conn.isolation_level = None  # we issue BEGIN ourselves (below)
+            cur = dbapi_conn.cursor()
+            # WAL: readers never block the writer; NORMAL is durable at each checkpoint and
+            # never corrupts: a power cut can lose the last commits, a killed process cannot.
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA busy_timeout=60000")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _begin(conn):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    if url.startswith("postgresql"):
+        try:
+            import psycopg  # noqa: F401
+        except ImportError:
+            from tenure.errors import MissingExtraError
+
+            raise MissingExtraError("the PostgreSQL driver (psycopg)", "postgres")
+        return sa.create_engine(url, pool_pre_ping=True)
+    raise StoreError(f"store.url {redact(url)!r} is neither sqlite:/// nor postgresql+psycopg://",
+                     fix="leave store.url empty for the workspace's SQLite file")
+
+
+def redact(url: str) -> str:
+    """The URL without its password, for messages and logs."""
+    try:
+        return sa.make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not a URL at all: show nothing of it
+        return "<unparsable URL>"
+
+
+def _alembic_config(connection):
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["connection"] = connection
+    return cfg
+
+
+def current_revision(engine: sa.Engine) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def head_revision() -> str:
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory(str(MIGRATIONS)).get_current_head()
+
+
+def migrate(engine: sa.Engine, revision: str = "head") -> None:
+    """Upgrade the schema to `revision` in one transaction; safe when two processes start at once."""
+    from alembic import command
+
+    try:
+        with engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK})")
+            command.upgrade(_alembic_config(conn), revision)
+    except sa.exc.OperationalError as exc:
+        raise StoreError(f"cannot migrate the operational store at {redact(str(engine.url))}: "
+                         f"{str(exc.orig).splitlines()[0]}", fix="check store.url and that the database is up")
+
+
+def downgrade(engine: sa.Engine, revision: str) -> None:
+    from alembic import command
+
+    with engine.begin() as conn:
+        command.downgrade(_alembic_config(conn), revision)
+
+
+def insert_ignore(conn, table: sa.Table, rows: list[dict]) -> int:
+    """Insert rows, skipping those whose unique key is already stored; returns the rows inserted.
+
+    This is how a rerun of a day, or two runs at once, write the same enrollments and messages
+    once: the unique keys decide, not a check-then-insert that could race."""
+    if not rows:
+        return 0
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    total = 0
+    for start in range(0, len(rows), 50_000):
+        result = conn.execute(insert(table).on_conflict_do_nothing(), rows[start:start + 50_000])
+        total += max(result.rowcount, 0)
+    return total
+
+
+def skip_locked(select: sa.Select) -> sa.Select:
+    """Rows another dispatcher has locked are skipped on PostgreSQL; SQLite has one writer at a
+    time (BEGIN IMMEDIATE), so there is nothing to skip."""
+    return select.with_for_update(skip_locked=True)

@@ -1,0 +1,145 @@
+"""The operational store's tables (SQLAlchemy Core): state that needs transactions.
+
+The migrations in store/migrations build exactly these tables; a test compares the two.
+Timestamps here are UTC (naive); dates (entered_on, due_on) are days in the shop's zone.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData(naming_convention={
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+})
+
+# BIGINT keys on PostgreSQL; SQLite only auto-increments an INTEGER PRIMARY KEY.
+Id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+enrollments = sa.Table(
+    "enrollments", metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    sa.Column("campaign", sa.String(100), nullable=False),
+    sa.Column("customer_id", sa.String(200), nullable=False),
+    sa.Column("entered_on", sa.Date, nullable=False),
+    sa.Column("grp", sa.String(10), nullable=False),                 # treatment | holdout
+    sa.Column("trigger", sa.String(200), nullable=False),
+    sa.Column("status", sa.String(20), nullable=False, server_default="active"),  # active | ended
+    sa.Column("ended_on", sa.Date),
+    sa.Column("end_reason", sa.String(50)),                          # purchased | completed
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.UniqueConstraint("campaign", "customer_id", "entered_on"),
+    sa.Index(None, "customer_id", "campaign"),
+    sa.Index(None, "campaign", "entered_on"),
+)
+
+outbox = sa.Table(
+    "outbox", metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    sa.Column("key", sa.String(64), nullable=False, unique=True),    # hash(campaign, customer, entry, step)
+    sa.Column("campaign", sa.String(100), nullable=False),
+    sa.Column("customer_id", sa.String(200), nullable=False),
+    sa.Column("entered_on", sa.Date, nullable=False),
+    sa.Column("step", sa.Integer, nullable=False),
+    sa.Column("channel", sa.String(20), nullable=False),
+    sa.Column("template", sa.String(200), nullable=False),
+    sa.Column("grp", sa.String(10), nullable=False),
+    sa.Column("marketing", sa.Boolean, nullable=False),
+    sa.Column("priority", sa.Integer, nullable=False),
+    sa.Column("due_on", sa.Date, nullable=False),
+    sa.Column("not_before", sa.DateTime),                            # quiet hours or a retry's backoff
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("worker", sa.String(100)),
+    sa.Column("claimed_at", sa.DateTime),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("sent_at", sa.DateTime),
+    sa.Column("reason", sa.String(500)),
+    sa.Column("provider_id", sa.String(200)),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Index(None, "status", "due_on"),
+    sa.Index(None, "customer_id", "sent_at"),
+    sa.Index(None, "campaign", "customer_id", "entered_on"),
+)
+
+delivery_attempts = sa.Table(
+    "delivery_attempts", metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    sa.Column("outbox_id", Id, sa.ForeignKey("outbox.id"), nullable=False, index=True),
+    sa.Column("worker", sa.String(100), nullable=False),
+    sa.Column("started_at", sa.DateTime, nullable=False),
+    sa.Column("finished_at", sa.DateTime),
+    sa.Column("outcome", sa.String(20)),                             # sent | failed | retry | unknown
+    sa.Column("detail", sa.String(1000)),
+)
+
+consents = sa.Table(
+    "consents", metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    sa.Column("customer_id", sa.String(200), nullable=False),
+    sa.Column("channel", sa.String(20), nullable=False),             # email | sms
+    sa.Column("granted", sa.Boolean, nullable=False),
+    sa.Column("source", sa.String(100), nullable=False),             # unsubscribe link, api, admin
+    sa.Column("recorded_at", sa.DateTime, nullable=False),
+    sa.UniqueConstraint("customer_id", "channel"),
+)
+
+suppressions = sa.Table(
+    "suppressions", metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    sa.Column("customer_id", sa.String(200), nullable=False, index=True),
+    sa.Column("scope", sa.String(20), nullable=False),               # all | marketing | email | sms
+    sa.Column("reason", sa.String(50), nullable=False),              # sunset | unsubscribe | bounce | manual
+    sa.Column("source", sa.String(200)),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("lifted_at", sa.DateTime),
+    sa.Column("lifted_reason", sa.String(200)),
+)
+
+tracking_events = sa.Table(
+    "tracking_events", metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    sa.Column("outbox_key", sa.String(64), nullable=False, index=True),
+    sa.Column("customer_id", sa.String(200), nullable=False, index=True),
+    sa.Column("type", sa.String(20), nullable=False),                # open | click | unsubscribe
+    sa.Column("occurred_at", sa.DateTime, nullable=False),
+    sa.Column("url", sa.Text),
+)
+
+tasks = sa.Table(
+    "tasks", metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    sa.Column("outbox_key", sa.String(64), nullable=False, unique=True),
+    sa.Column("customer_id", sa.String(200), nullable=False),
+    sa.Column("campaign", sa.String(100), nullable=False),
+    sa.Column("action", sa.Text, nullable=False),
+    sa.Column("due_on", sa.Date, nullable=False),
+    sa.Column("status", sa.String(20), nullable=False, server_default="open"),  # open | done
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("done_at", sa.DateTime),
+    sa.Column("note", sa.Text),
+)
+
+runs = sa.Table(
+    "runs", metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    sa.Column("kind", sa.String(20), nullable=False),                # run | dispatch
+    sa.Column("as_of", sa.Date),
+    sa.Column("worker", sa.String(100), nullable=False),
+    sa.Column("started_at", sa.DateTime, nullable=False),
+    sa.Column("finished_at", sa.DateTime),
+    sa.Column("status", sa.String(20), nullable=False),              # running | ok | failed
+    sa.Column("counts", sa.JSON),
+    sa.Column("error", sa.Text),
+)
+
+# Revision 0002: the sunset policy's offers.
+sunset_offers = sa.Table(
+    "sunset_offers", metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    sa.Column("customer_id", sa.String(200), nullable=False, index=True),
+    sa.Column("offered_on", sa.Date, nullable=False),
+    sa.Column("state", sa.String(20), nullable=False),               # offered | reacted | suppressed
+    sa.Column("resolved_on", sa.Date),
+)
