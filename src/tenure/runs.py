@@ -43,7 +43,7 @@ def run(ws, as_of: dt.date, *, backend: str | None = None, tables=None, now: dt.
     from tenure.campaigns import runner
 
     settings = ws.settings
-    acting = bool(runner.enabled(settings))
+    acting = bool(runner.active(settings))
     if acting:
         runner.check(ws)  # a bad template is refused before anything is computed, enrolled or sent
     tables = tables or analytics_tables(ws, backend)
@@ -71,14 +71,34 @@ def run(ws, as_of: dt.date, *, backend: str | None = None, tables=None, now: dt.
     campaigns = None
     if acting:
         now = now or ws.now()
-        campaigns = runner.enroll_day(ws, as_of, tables=tables, now_utc=runner.utc(now, settings.workspace.timezone))
-        if dispatch:
-            campaigns.dispatched = runner.dispatch(ws, now_local=now, tables=tables)
+        campaigns = _campaigns(ws, as_of, tables=tables, now=now, dispatch=dispatch)
+    elif runner.store_in_use(ws):
+        runner.retire_disabled(ws.store, settings)  # every campaign switched off: nothing pending goes out
     return RunResult(as_of=as_of, customers=int(stats.n), previous=previous, transitions=moved, campaigns=campaigns,
                      store_cycle_days=float(stats.cycle) if stats.n else float(settings.cycle.fallback_days),
                      cycle_fallback=not settings.cycle.fixed_days and not int(stats.repeats or 0),
                      labels=labels, clv_note=prediction.note if prediction else None,
                      models=prediction.models if prediction else None)
+
+
+def _campaigns(ws, as_of: dt.date, *, tables, now: dt.datetime, dispatch: bool):
+    """Enroll the day's entries and (unless `dispatch` is off) send what is due; logged."""
+    from tenure.campaigns import runner
+    from tenure.campaigns.dispatcher import worker_id
+    from tenure.store import runlog
+
+    run_id = runlog.start(ws.store, kind="run", as_of=as_of, worker=worker_id())
+    try:
+        result = runner.enroll_day(ws, as_of, tables=tables, now_utc=runner.utc(now, ws.settings.workspace.timezone))
+        if dispatch:
+            result.dispatched = runner.dispatch(ws, now_local=now, tables=tables)
+    except BaseException as exc:
+        runlog.finish(ws.store, run_id, error=f"{type(exc).__name__}: {exc}"[:2000])
+        raise
+    runlog.finish(ws.store, run_id, counts={"entered": result.entered, "messages": result.messages,
+                                            "skipped": result.skipped, "ended": result.ended,
+                                            "dispatched": dict(result.dispatched)})
+    return result
 
 
 def dates_between(start: dt.date, end: dt.date, every_days: int) -> list[dt.date]:

@@ -194,9 +194,18 @@ class Workspace:
 
     def dispatch(self, *, now: dt.datetime | None = None, limit: int | None = None):
         """Send the campaign messages due by `now` (default: the wall clock in the workspace zone)."""
+        from tenure.campaigns.dispatcher import worker_id
         from tenure.campaigns.runner import dispatch
+        from tenure.store import runlog
 
-        return dispatch(self, now_local=now or self.now(), limit=limit)
+        run_id = runlog.start(self.store, kind="dispatch", as_of=None, worker=worker_id())
+        try:
+            counts = dispatch(self, now_local=now or self.now(), limit=limit)
+        except BaseException as exc:
+            runlog.finish(self.store, run_id, error=f"{type(exc).__name__}: {exc}"[:2000])
+            raise
+        runlog.finish(self.store, run_id, counts=dict(counts))
+        return counts
 
     def table(self, name: str):
         """An Ibis table of the warehouse (read-only), e.g. `ws.table("orders")`."""

@@ -180,7 +180,9 @@ class Dispatcher:
         tries = int(row["attempts"]) + 1
         if outcome.status == "sent":
             values = {"status": "sent", "sent_at": now, "provider_id": outcome.provider_id, "reason": None}
-        elif outcome.status == "retry" and tries < s.max_attempts:
+        elif outcome.status == "unknown" and not s.resend_unknown:
+            values = {"status": "unknown", "reason": outcome.detail[:500]}
+        elif outcome.status in ("retry", "unknown") and tries < s.max_attempts:
             wait = dt.timedelta(minutes=s.retry_minutes * 2 ** (tries - 1))
             values = {"status": "pending", "worker": None, "not_before": now + wait, "reason": outcome.detail[:500]}
         else:

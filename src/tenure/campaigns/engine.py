@@ -26,6 +26,12 @@ OUTBOX_COLUMNS = ["key", "campaign", "customer_id", "entered_on", "step", "chann
 PERSONAL = ("email", "sms")  # channels that reach a person: consent, address and quiet hours apply
 
 
+def _per_campaign(campaign: pd.Series, values: dict, default) -> pd.Series:
+    """A campaign setting per row. Not Series.map: on Arrow-backed text (what a query returns)
+    it keeps the text type for the result."""
+    return pd.Series([values.get(c, default) for c in campaign], index=campaign.index)
+
+
 def enroll(entries: pd.DataFrame, past: pd.DataFrame, campaigns: dict[str, Campaign],
            as_of: dt.date) -> pd.DataFrame:
     """New enrollments of `as_of`.
@@ -37,7 +43,7 @@ def enroll(entries: pd.DataFrame, past: pd.DataFrame, campaigns: dict[str, Campa
     e = entries.drop_duplicates(["campaign", "customer_id"])
     e = e[e.campaign.isin([n for n, c in campaigns.items() if c.enabled])]
     m = e.merge(past, on=["campaign", "customer_id"], how="left")
-    reentry = m.campaign.map({n: c.reentry_after_days for n, c in campaigns.items()}).fillna(0)
+    reentry = _per_campaign(m.campaign, {n: c.reentry_after_days for n, c in campaigns.items()}, 0)
     since = (pd.Timestamp(as_of) - pd.to_datetime(m.last_entered_on)).dt.days
     allowed = m.last_entered_on.isna() | (~m.active.fillna(False).astype(bool) & (reentry > 0) & (since >= reentry))
     out = m.loc[allowed, ["campaign", "customer_id", "trigger"]].copy()
@@ -74,10 +80,10 @@ def advance(open_messages: pd.DataFrame, purchases: pd.DataFrame, still_in: pd.D
     Returns (skips: key, reason; ended: campaign, customer_id, entered_on, end_reason)."""
     m = open_messages.merge(purchases, on="customer_id", how="left")
     bought = pd.to_datetime(m.last_purchase) > pd.to_datetime(m.entered_on)
-    exit_on = m.campaign.map({n: c.exit_on_purchase for n, c in campaigns.items()}).fillna(True).astype(bool)
+    exit_on = _per_campaign(m.campaign, {n: c.exit_on_purchase for n, c in campaigns.items()}, True).astype(bool)
     converted = bought & exit_on
-    follows = m.campaign.map({n: c.skip_when_left and c.trigger.kind in ("label", "ladder")
-                              for n, c in campaigns.items()}).fillna(False).astype(bool)
+    follows = _per_campaign(m.campaign, {n: c.skip_when_left and c.trigger.kind in ("label", "ladder")
+                                         for n, c in campaigns.items()}, False).astype(bool)
     inside = m.set_index(["campaign", "customer_id"]).index.isin(
         still_in.set_index(["campaign", "customer_id"]).index)
     left = follows & ~inside & ~converted
@@ -163,4 +169,5 @@ def _quiet_until(zones: pd.Series, now: dt.datetime, span: str, default_zone: st
         day = local.date() if t < end else local.date() + dt.timedelta(days=1)
         resume = dt.datetime.combine(day, end, tzinfo=tz).astimezone(dt.timezone.utc).replace(tzinfo=None)
         out[zone] = pd.Timestamp(resume)
-    return zones.fillna(default_zone).map(out).astype("datetime64[us]")
+    filled = zones.fillna(default_zone)
+    return pd.Series([out[z] for z in filled], index=zones.index, dtype="datetime64[us]")

@@ -24,10 +24,22 @@ class CampaignResult:
     skipped: int = 0
     ended: int = 0
     dispatched: Counter = field(default_factory=Counter)      # outcome -> messages
+    sunset: dict[str, int] = field(default_factory=dict)      # offered, reacted, suppressed
 
 
 def enabled(settings) -> dict:
+    """The enabled campaigns of tenure.toml."""
     return {n: c for n, c in settings.campaigns.items() if c.enabled}
+
+
+def active(settings) -> dict:
+    """Everything that enrolls: the enabled campaigns and, when on, the sunset policy's offer."""
+    from tenure.campaigns import sunset
+
+    out = enabled(settings)
+    if settings.sunset.enabled:
+        out[sunset.NAME] = sunset.campaign(settings)
+    return out
 
 
 def check(ws) -> None:
@@ -45,7 +57,7 @@ def enroll_day(ws, as_of: dt.date, *, tables, now_utc: dt.datetime) -> CampaignR
     """Enroll the day's entries of every enabled campaign and advance open enrollments."""
     result = CampaignResult()
     campaigns = enabled(ws.settings)
-    if not campaigns:
+    if not active(ws.settings):
         return result
     store, history = ws.store, ws.history
     snap = history.read(as_of)
@@ -57,7 +69,12 @@ def enroll_day(ws, as_of: dt.date, *, tables, now_utc: dt.datetime) -> CampaignR
     messages = engine.schedule(new, campaigns)
     _, result.messages = state.write_enrollments(store, new, messages, now_utc)
     result.entered = {n: int(k) for n, k in new.campaign.value_counts().items()}
+    if ws.settings.sunset.enabled:
+        from tenure.campaigns import sunset
 
+        result.sunset = sunset.run(ws, as_of, snap=snap, now_utc=now_utc)
+        result.entered[sunset.NAME] = result.sunset["offered"]
+    campaigns = active(ws.settings)
     opened = state.open_messages(store)
     opened = opened[opened.campaign.isin(list(campaigns))]
     if len(opened):
@@ -72,7 +89,6 @@ def enroll_day(ws, as_of: dt.date, *, tables, now_utc: dt.datetime) -> CampaignR
         skips, ended = engine.advance(opened, purchases, inside, campaigns)
         state.apply_advance(store, skips, ended, as_of)
         result.skipped, result.ended = len(skips), len(ended)
-    _skip_disabled(store, set(ws.settings.campaigns) - set(campaigns))
     return result
 
 
@@ -93,11 +109,19 @@ def day_entries(campaigns: dict, *, snap, changes, tables, as_of: dt.date, previ
     return pd.concat(frames, ignore_index=True)
 
 
-def _skip_disabled(store, names: set[str]) -> None:
-    if names:
-        with store.begin() as conn:
-            conn.execute(outbox.update().where(outbox.c.status == "pending", outbox.c.campaign.in_(names))
-                         .values(status="skipped", reason="campaign disabled"))
+def store_in_use(ws) -> bool:
+    """True when the workspace has an operational store already (never create one just to look)."""
+    from tenure.store import SQLITE_FILE, URL_ENV
+
+    return bool(os.environ.get(URL_ENV) or ws.settings.store.url or (ws.root / SQLITE_FILE).exists())
+
+
+def retire_disabled(store, settings) -> int:
+    """Pending messages of a campaign that is switched off (or gone from tenure.toml) are skipped."""
+    on = list(active(settings))
+    with store.begin() as conn:
+        return conn.execute(outbox.update().where(outbox.c.status == "pending", outbox.c.campaign.not_in(on))
+                            .values(status="skipped", reason="campaign disabled")).rowcount
 
 
 def dispatch(ws, *, now_local: dt.datetime, tables=None, limit: int | None = None) -> Counter:
@@ -108,6 +132,7 @@ def dispatch(ws, *, now_local: dt.datetime, tables=None, limit: int | None = Non
     zone = settings.workspace.timezone
     now = utc(now_local, zone)
     today = now_local.date()
+    retire_disabled(store, settings)
     stale = today - dt.timedelta(days=settings.messaging.max_lateness_days)
     with store.begin() as conn:  # in bulk first: a backfill leaves many old messages, none to be sent
         expired = conn.execute(outbox.update().where(outbox.c.status == "pending", outbox.c.due_on < stale).values(
@@ -156,9 +181,10 @@ def _composer(ws, today: dt.date):
 
     settings = ws.settings
     secret, templates = ws.secret, ws.templates
+    known = {**settings.campaigns, **active(settings)}
 
     def build(row: dict, contact: dict):
-        campaign = settings.campaigns.get(row["campaign"])
+        campaign = known.get(row["campaign"])
         if campaign is None:
             raise ValueError(f"campaign {row['campaign']!r} is no longer defined in tenure.toml")
         return compose(key=row["key"], campaign_name=row["campaign"], campaign=campaign,
@@ -193,6 +219,6 @@ def channel_factories(ws, now: dt.datetime) -> dict:
 
         secret_env = getattr(s.tasks, "secret_env", "")
         return TaskChannel(insert_task=lambda row: state.insert_task(ws.store, row, now), settings=s.tasks,
-                           secret=os.environ.get(secret_env) if secret_env else None)
+                           secret=os.environ.get(secret_env) if secret_env else None, webhook=s.webhook)
 
     return {"email": email, "sms": sms, "webhook": webhook, "task": task}

@@ -34,7 +34,8 @@ class Message:
 class Outcome:
     # sent: the provider accepted it. failed: it never will (4xx, bad address): not retried.
     # retry: a transient failure (5xx, timeout, connection refused): tried again on a later run.
-    status: Literal["sent", "failed", "retry"]
+    # unknown: the connection broke after the message was handed over: it may have arrived.
+    status: Literal["sent", "failed", "retry", "unknown"]
     detail: str = ""
     provider_id: str | None = None
 

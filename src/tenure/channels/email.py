@@ -143,9 +143,10 @@ class EmailChannel:
                 return self._transaction(message.recipient, raw, mark, mid)
             except OSError as exc:  # smtplib's exceptions are OSErrors too
                 self._drop()
-                if flown or attempt == 2:
-                    when = "lost during DATA" if flown else "failed twice"
-                    return Outcome("retry", f"email: connection to {self._where} {when}: {exc!r}")
+                if flown:  # the server may have queued it before the line broke: not safe to resend
+                    return Outcome("unknown", f"email: connection to {self._where} lost during DATA: {exc!r}")
+                if attempt == 2:
+                    return Outcome("retry", f"email: connection to {self._where} failed twice: {exc!r}")
                 attempt += 1
 
     def _transaction(self, to: str, raw: bytes, mark: Callable[[], None], mid: str) -> Outcome:

@@ -9,15 +9,13 @@ import pandas as pd
 import typer
 from rich.table import Table
 
-from tenure.cli.lifecycle import WS, _date, console
+from tenure.cli.lifecycle import NOW, WS, _date, _now, console
 from tenure.errors import TenureError
 from tenure.workspace import Workspace
 
 campaigns_app = typer.Typer(help="Campaigns: list, check, preview, backtest, report.", no_args_is_help=True)
 tasks_app = typer.Typer(help="Tasks for managers created by campaign steps.", invoke_without_command=True)
 suppressions_app = typer.Typer(help="Who gets no marketing, and why; add and lift.", no_args_is_help=True)
-NOW = typer.Option(None, "--now", help="Pretend it is this wall-clock time in the workspace zone "
-                   "(YYYY-MM-DDTHH:MM; for tests and replays). Default: now.")
 
 
 def register(app: typer.Typer) -> None:
@@ -25,15 +23,6 @@ def register(app: typer.Typer) -> None:
     app.add_typer(campaigns_app, name="campaigns")
     app.add_typer(tasks_app, name="tasks")
     app.add_typer(suppressions_app, name="suppressions")
-
-
-def _now(text: str | None) -> dt.datetime | None:
-    if text is None:
-        return None
-    try:
-        return dt.datetime.fromisoformat(text)
-    except ValueError:
-        raise TenureError(f"--now {text!r} is not a date and time", fix="write it as YYYY-MM-DDTHH:MM")
 
 
 def _write(frame: pd.DataFrame, out: Path) -> None:
@@ -46,8 +35,9 @@ def _write(frame: pd.DataFrame, out: Path) -> None:
 
 def _print(frame: pd.DataFrame, title: str, limit: int = 50) -> None:
     table = Table(title=title, title_justify="left")
-    for col in frame.columns:
-        table.add_column(str(col), justify="right" if pd.api.types.is_numeric_dtype(frame[col]) else "left")
+    for i, col in enumerate(frame.columns):
+        table.add_column(str(col), justify="right" if pd.api.types.is_numeric_dtype(frame[col]) else "left",
+                         no_wrap=i == 0)
     for row in frame.head(limit).itertuples(index=False):
         table.add_row(*["" if pd.isna(v) else (f"{v:,}" if isinstance(v, int) else str(v)) for v in row])
     console.print(table)
@@ -60,7 +50,7 @@ def dispatch(now: str = NOW, limit: int = typer.Option(None, "--limit", help="St
     """Send the campaign messages that are due (tenure run does this after enrolling)."""
     ws = Workspace(workspace)
     counts = ws.dispatch(now=_now(now), limit=limit)
-    shown = ", ".join(f"{k} {v:,}" for k, v in sorted(counts.items())) or "nothing was due"
+    shown = ", ".join(f"{k} {v:,}" for k, v in sorted(counts.items()) if v) or "nothing was due"
     console.print(f"Dispatch: {shown}")
 
 
@@ -125,6 +115,40 @@ def backtest(start: str = typer.Option(..., "--from", help="First day (YYYY-MM-D
     monthly = wide.groupby(pd.to_datetime(wide.index).to_period("M")).sum()
     monthly.index = monthly.index.astype(str)
     _print(monthly.reset_index(names="month"), f"entries per month, {start} to {end} ({len(wide)} snapshot days)")
+
+
+@campaigns_app.command("report")
+def report(campaign: str = typer.Option(None, "--campaign", help="Only this campaign (default: all that enrolled anyone)."),
+           as_of: str = typer.Option(None, "--as-of", help="Count orders up to this day (default: today)."),
+           out: Path = typer.Option(None, "--out", help="Write every row and column to a .csv or .parquet file."),
+           workspace: Path = WS) -> None:
+    """Per campaign and step: enrolled, sent, capped, failed, opened, clicked, converted, revenue;
+    treatment versus holdout with the uplift's 95% interval and the incremental revenue."""
+    from tenure.campaigns.measure import campaign_report
+
+    ws = Workspace(workspace)
+    frame = campaign_report(ws, as_of=_date(as_of, "--as-of") or ws.today(), campaign=campaign)
+    if out:
+        return _write(frame, out)
+    if frame.empty:
+        console.print("No campaign has enrolled anyone yet.")
+        return
+    funnel = frame[["campaign", "step", "enrolled", "sent", "capped", "failed", "suppressed", "opened", "clicked",
+                    "converted", "revenue"]].copy()
+    funnel["revenue"] = funnel.revenue.map(lambda v: f"{v:,.2f}")
+    _print(funnel, "campaigns by step (converted and revenue: treatment group)")
+    effect = frame[frame.step == "all"].copy()
+    shown = pd.DataFrame({
+        "campaign": effect.campaign,
+        "treatment": [f"{r:.1%} of {int(n):,}" for r, n in zip(effect.treatment_rate, effect.treatment_n)],
+        "holdout": [f"{r:.1%} of {int(n):,}" if n else "none" for r, n in zip(effect.holdout_rate, effect.holdout_n)],
+        "uplift (95% CI)": [f"{u:+.1%} ({lo:+.1%} to {hi:+.1%})" if u == u else "n/a"
+                            for u, lo, hi in zip(effect.uplift, effect.uplift_low, effect.uplift_high)],
+        "incremental revenue (95% CI)": [
+            (f"{v:,.0f} ({lo:,.0f} to {hi:,.0f})" if lo == lo else f"{v:,.0f} (too few to tell)") if v == v else "n/a"
+            for v, lo, hi in zip(effect.incremental_revenue, effect.incremental_revenue_low,
+                                 effect.incremental_revenue_high)]})
+    _print(shown, "what each campaign changed: treatment versus holdout")
 
 
 @campaigns_app.command("outbox")

@@ -16,6 +16,8 @@ from tenure.workspace import Workspace
 console = Console()
 WS = typer.Option(Path("."), "--workspace", "-w", help="The workspace folder.")
 BACKEND = typer.Option(None, "--backend", help="Analytics engine for this run: duckdb or pyspark (default: warehouse.backend).")
+NOW = typer.Option(None, "--now", help="Pretend it is this wall-clock time in the workspace zone "
+                   "(YYYY-MM-DDTHH:MM; for tests and replays). Default: now.")
 export_app = typer.Typer(help="Write stored results to files.", no_args_is_help=True)
 
 
@@ -36,11 +38,13 @@ def _date(text: str | None, option: str) -> dt.date | None:
 
 
 def run(as_of: str = typer.Option(None, "--as-of", help="The day to compute (YYYY-MM-DD; default: today in the workspace zone)."),
-        backend: str = BACKEND, workspace: Path = WS) -> None:
-    """Compute and store the snapshot of a day, and the transitions since the previous one."""
+        no_dispatch: bool = typer.Option(False, "--no-dispatch", help="Enroll the day's campaign entries but send nothing."),
+        now: str = NOW, backend: str = BACKEND, workspace: Path = WS) -> None:
+    """Compute and store the snapshot of a day and the transitions since the previous one; enroll
+    the enabled campaigns' entries and send the messages that are due."""
     ws = Workspace(workspace)
     with console.status("computing the snapshot"):
-        result = ws.run(as_of=_date(as_of, "--as-of"), backend=backend)
+        result = ws.run(as_of=_date(as_of, "--as-of"), backend=backend, now=_now(now), dispatch=not no_dispatch)
     if result.cycle_fallback:
         console.print(f"[yellow]note:[/] no customer has bought twice by {result.as_of}: the store cycle "
                       f"is the configured fallback of {result.store_cycle_days:g} days (cycle.fallback_days)")
@@ -52,6 +56,21 @@ def run(as_of: str = typer.Option(None, "--as-of", help="The day to compute (YYY
     for col in ("lifecycle", "rf", "churn_risk"):
         if col in result.labels:
             console.print(_labels_table(col, result.labels[col]))
+    if result.campaigns is not None:
+        c = result.campaigns
+        entered = ", ".join(f"{k} {v:,}" for k, v in sorted(c.entered.items())) or "nobody"
+        sent = ", ".join(f"{k} {v:,}" for k, v in sorted(c.dispatched.items()) if v) or "nothing was due"
+        console.print(f"Campaigns: entered {entered}; {c.messages:,} messages scheduled, {c.skipped:,} skipped "
+                      f"(converted or left); dispatch: {sent}", soft_wrap=True)
+
+
+def _now(text: str | None) -> dt.datetime | None:
+    if text is None:
+        return None
+    try:
+        return dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise TenureError(f"--now {text!r} is not a date and time", fix="write it as YYYY-MM-DDTHH:MM")
 
 
 def _labels_table(title: str, counts: dict[str, int]) -> Table:
