@@ -37,6 +37,8 @@ demo: $(STAMP)
 	$(BIN)/tenure segments --by rfm --workspace $(DEMO_DIR)
 	$(BIN)/tenure segments --by churn_risk --workspace $(DEMO_DIR)
 	$(BIN)/tenure transitions --from $(DEMO_FROM) --to $(DEMO_AS_OF) --by lifecycle --workspace $(DEMO_DIR)
+	@echo "Who the RF ladder's 'wandering' rung would reach on $(DEMO_AS_OF) (a preview: nothing is sent):"
+	$(BIN)/tenure campaigns preview --as-of $(DEMO_AS_OF) --campaign rf-wandering --workspace $(DEMO_DIR)
 	@echo "The report of the demo shop (open it in a browser):"
 	$(BIN)/tenure report --as-of $(DEMO_AS_OF) --workspace $(DEMO_DIR)
 

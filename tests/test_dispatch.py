@@ -35,7 +35,7 @@ class SlowSink(SmtpSink):
         return await super().handle_DATA(server, session, envelope)
 
 
-def make_shop(root, port: int) -> Workspace:
+def make_shop(root, port: int, *, enroll: bool = True) -> Workspace:
     ws = Workspace.init(root, timezone="UTC")
     rows = "\n".join(f"c{i:04d},c{i:04d}@example.com,Customer {i},true" for i in range(N))
     write(root / "in" / "customers.csv", "customer_id,email,name,consent_email\n" + rows + "\n")
@@ -54,7 +54,8 @@ def make_shop(root, port: int) -> Workspace:
     (root / "tenure.toml").write_text(toml)
     ws = Workspace(root)
     assert ws.settings.campaigns["rf-new"].enabled and not ws.settings.clv.enabled
-    ws.run(as_of=D, dispatch=False)
+    if enroll:
+        ws.run(as_of=D, dispatch=False)
     return ws
 
 
@@ -68,8 +69,9 @@ def store_env(request, monkeypatch):
     return {"TENURE_STORE_URL": url}
 
 
-def dispatcher(ws, env) -> subprocess.Popen:
-    cmd = [sys.executable, "-c", "import sys; from tenure.cli import main; sys.exit(main())", "dispatch", "--now", NOON, "-w", str(ws.root)]
+def dispatcher(ws, env, command: tuple[str, ...] = ("dispatch",)) -> subprocess.Popen:
+    cmd = [sys.executable, "-c", "import sys; from tenure.cli import main; sys.exit(main())", *command,
+           "--now", NOON, "-w", str(ws.root)]
     return subprocess.Popen(cmd, env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
@@ -134,6 +136,21 @@ def test_two_dispatchers_at_once_send_each_message_once(tmp_path, store_env):
         assert set(statuses) == {"sent"} and len(sink.messages) == statuses["sent"]
         sessions = Counter(m.session for m in sink.messages)
         assert len(sessions) >= 2  # both really sent: the work was shared, not serialised away
+
+
+def test_two_runs_at_once_enroll_and_send_each_message_once(tmp_path, store_env):
+    """Two whole `tenure run` processes of the same day: snapshot, enrollment and dispatch race."""
+    with SlowSink() as sink:
+        ws = make_shop(tmp_path / "shop", sink.port, enroll=False)
+        procs = [dispatcher(ws, store_env, ("run", "--as-of", D.isoformat())) for _ in range(2)]
+        for p in procs:
+            _, err = p.communicate(timeout=180)
+            assert p.returncode == 0, err.decode()
+        time.sleep(0.1)
+        statuses = check_exactly_once(ws, sink, kills=0)
+        assert set(statuses) == {"sent"} and len(sink.messages) == statuses["sent"] > 200
+        with ws.store.connect() as conn:
+            assert conn.execute(sa.text("SELECT count(*) FROM enrollments")).scalar() == N
 
 
 def test_the_same_day_twice_sends_nothing_new(tmp_path, store_env):
