@@ -39,3 +39,26 @@ def test_same_cycles(shop):
     same(duck.by_purchase_number, spark.by_purchase_number)
     assert (duck.store_cycle_days, duck.median_days) == (spark.store_cycle_days, spark.median_days)
     assert duck.median_days is not None
+
+
+def test_same_campaign_entries_and_recipients(shop):
+    """The parts of campaigns that read the warehouse's backend: event triggers and the contact
+    facts of recipients (labels and picks come from stored snapshots and DuckDB on both)."""
+    from tenure.campaigns import recipients, triggers
+    from tenure.campaigns.definitions import Campaign, Step, Trigger
+    from tenure.warehouse.backends import analytics_tables
+
+    campaign = Campaign(enabled=True, trigger=Trigger(event="subscribe"),
+                        steps=[Step(offset_days=0, template="welcome-1")])
+    since = AS_OF - dt.timedelta(days=60)
+    got = {}
+    for backend in ("duckdb", "pyspark"):
+        tables = analytics_tables(shop, backend)
+        entries = triggers.entries("welcome", campaign, snap=None, changes=None, customers=tables.customers,
+                                   events=tables.events, as_of=AS_OF, previous=since)
+        frame = entries.to_pyarrow().to_pandas().sort_values("customer_id", ignore_index=True)
+        contacts = recipients.recipients(shop, list(frame.customer_id[:50]), tables=tables, today=AS_OF)
+        got[backend] = (frame, contacts.drop(columns=["picks"]).sort_values("customer_id", ignore_index=True))
+    assert len(got["duckdb"][0]) > 10
+    same(got["duckdb"][0], got["pyspark"][0])
+    same(got["duckdb"][1], got["pyspark"][1])

@@ -65,9 +65,10 @@ def entries(name: str, campaign: Campaign, *, snap: ir.Table, changes: ir.Table 
         fp = snap.first_purchase
         who = snap.filter(fp.notnull(), fp.year() < as_of.year, _month_day_in(fp, days)).select("customer_id")
     elif t.kind == "anniversary":  # birthday: an ISO date in the customers' attributes
+        # Read from the warehouse's customers, not the snapshot (another engine): known by as_of.
         born = customers.attributes["birthday"].str.cast("date")
-        known = customers.filter(born.notnull(), _month_day_in(born, days)).select("customer_id")
-        who = known.semi_join(snap, "customer_id")
+        known = customers.created_at.isnull() | (customers.created_at < end_of(as_of))
+        who = customers.filter(known, born.notnull(), _month_day_in(born, days)).select("customer_id").distinct()
     elif t.kind == "on":
         month, day = (int(p) for p in t.on.split("-"))
         if not any(d.month == month and d.day == day for d in days):
@@ -77,7 +78,7 @@ def entries(name: str, campaign: Campaign, *, snap: ir.Table, changes: ir.Table 
         e = events
         since = end_of(days[0] - dt.timedelta(days=1))
         fired = e.filter(e.type == t.event, e.occurred_at >= since, e.occurred_at < end_of(as_of))
-        who = fired.select("customer_id").distinct().semi_join(snap, "customer_id")
+        who = fired.select("customer_id").distinct()  # an event up to as_of makes its customer known
     return who.select("customer_id", campaign=ibis.literal(name), trigger=ibis.literal(t.describe()))
 
 
