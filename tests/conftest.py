@@ -84,3 +84,13 @@ def pg_url():
         with admin.connect() as conn:
             conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.dispose()
+
+
+def online_retail_shop(root: Path, shared_data: Path) -> Workspace:
+    """A workspace with Online Retail II's first year and Online Retail's (together 2009-12 to
+    2011-12), as the analyses, CLV and campaign oracles read them."""
+    ws = Workspace.init(root, timezone="Europe/London", currency="GBP")
+    ws.ingest("orders", [shared_data / "online-retail-ii" / "online_retail_II_year_2009_2010.parquet"],
+              preset="online-retail-ii", now=NOW)
+    ws.ingest("orders", [shared_data / "online-retail" / "online_retail.csv.gz"], preset="online-retail", now=NOW)
+    return ws

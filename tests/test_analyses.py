@@ -14,7 +14,7 @@ import pytest
 from tenure import Workspace, analyses
 from tenure.cli import main
 from tenure.errors import TenureError
-from tests.conftest import NOW, write
+from tests.conftest import NOW, online_retail_shop, write
 
 D = dt.date(2024, 3, 31)
 TOTAL = 510.0  # a 210 + b 200 + c 100
@@ -274,10 +274,7 @@ REAL_AS_OF = dt.date(2011, 12, 9)
 
 @pytest.fixture(scope="module")
 def retail(tmp_path_factory, shared_data):
-    ws = Workspace.init(tmp_path_factory.mktemp("retail") / "shop", timezone="Europe/London", currency="GBP")
-    ws.ingest("orders", [shared_data / "online-retail-ii" / "online_retail_II_year_2009_2010.parquet"],
-              preset="online-retail-ii", now=NOW)
-    ws.ingest("orders", [shared_data / "online-retail" / "online_retail.csv.gz"], preset="online-retail", now=NOW)
+    ws = online_retail_shop(tmp_path_factory.mktemp("retail") / "shop", shared_data)
     con = duckdb.connect(str(ws.warehouse_path), read_only=True)
     try:
         orders = con.execute("SELECT customer_id, ordered_at, status, CAST(amount AS DOUBLE) AS amount FROM orders").df()

@@ -22,7 +22,7 @@ from tenure.clv.simulate import simulate_spend, simulate_summary
 from tenure.clv.summary import customer_summary
 from tenure.errors import TenureError
 from tenure.warehouse.backends import analytics_tables
-from tests.conftest import NOW, write
+from tests.conftest import NOW, online_retail_shop, write
 
 CDNOW_END = dt.date(1997, 9, 30)
 
@@ -284,10 +284,7 @@ def test_evaluate_on_a_generated_shop_writes_the_chart(shop, capsys, tmp_path):
 def test_online_retail_evaluation_beats_the_baseline(shared_data, tmp_path):
     from tenure.clv.evaluate import evaluate
 
-    ws = Workspace.init(tmp_path / "orii", timezone="Europe/London", currency="GBP")
-    ws.ingest("orders", [shared_data / "online-retail-ii" / "online_retail_II_year_2009_2010.parquet"],
-              preset="online-retail-ii", now=NOW)
-    ws.ingest("orders", [shared_data / "online-retail" / "online_retail.csv.gz"], preset="online-retail", now=NOW)
+    ws = online_retail_shop(tmp_path / "orii", shared_data)
     ev = evaluate(analytics_tables(ws), calibration_end=dt.date(2011, 6, 30), holdout_days=160)
     m = ev.metrics.set_index("method")
     assert m.loc["BG/NBD", "mae"] < m.loc["baseline", "mae"]

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from tenure import Workspace
 from tenure.analytics.settings import _ladder
 from tenure.store.tables import enrollments
-from tests.conftest import NOW
+from tests.conftest import online_retail_shop
 
 START, END = dt.date(2011, 1, 1), dt.date(2011, 12, 9)  # the data end on 2011-12-09
 
@@ -47,10 +47,7 @@ def oracle(ws) -> dict[tuple[str, str], int]:
 
 @pytest.mark.realdata
 def test_ladder_entries_per_rung_and_month_match_sql(tmp_path, shared_data):
-    ws = Workspace.init(tmp_path / "shop", timezone="Europe/London", currency="GBP")
-    ws.ingest("orders", [shared_data / "online-retail-ii" / "online_retail_II_year_2009_2010.parquet"],
-              preset="online-retail-ii", now=NOW)
-    ws.ingest("orders", [shared_data / "online-retail" / "online_retail.csv.gz"], preset="online-retail", now=NOW)
+    ws = online_retail_shop(tmp_path / "shop", shared_data)
     path = ws.root / "tenure.toml"
     text = re.sub(r"(\[campaigns\.rf-[a-z-]+\]\nenabled = )false", r"\1true", path.read_text())
     text = text.replace("churn_risk segmentation to the snapshot.\nenabled = true",
