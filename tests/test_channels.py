@@ -208,6 +208,27 @@ def test_reconnects_once_after_a_dropped_connection():
     assert sink.message_ids() == ["<a@example.com>", "<b@example.com>"] and sessions[0] != sessions[1]
 
 
+class HangUpSink(SmtpSink):
+    """Takes the message, then drops the line instead of answering 250: the client cannot know."""
+
+    async def handle_DATA(self, server, session, envelope):
+        await super().handle_DATA(server, session, envelope)
+        server.transport.close()
+        return "250 OK"  # never reaches the client
+
+
+def test_a_line_lost_during_data_is_unknown_not_retried():
+    with HangUpSink() as sink:
+        channel = EmailChannel(smtp(sink))
+        channel.open()
+        flight = Flight()
+        outcome = channel.send(message("a"), flight)
+        channel.close()
+    # The server has it, the client saw no reply: resending could duplicate it.
+    assert outcome.status == "unknown" and "lost during DATA" in outcome.detail
+    assert flight.calls == 1 and sink.message_ids() == ["<a@example.com>"]
+
+
 def test_unreachable_server():
     settings = EmailSettings(host="127.0.0.1", port=free_port(), security="none", timeout_seconds=2)
     with pytest.raises(TenureError, match="cannot reach the SMTP server at 127.0.0.1"):
