@@ -237,30 +237,19 @@ def run_triggers(parquet: Path, settings) -> tuple[object, dict]:
 
 # -- 2. enrollment and scheduling --------------------------------------------------------------
 def run_enrollment(store, entries, settings) -> dict:
-    from sqlalchemy import event
-
     from tenure.campaigns import engine, state
 
     campaigns = {n: c for n, c in settings.campaigns.items() if c.enabled}
     out: dict = {}
-    # Where write_enrollments' time goes: each insert_ignore (SQLAlchemy building the statement's
-    # parameters + the driver's executemany, timed by cursor events) and the commit; the rest is
-    # DataFrame.to_dict("records").
+    # Where write_enrollments' time goes: each table's bulk insert and the commit.
     clock: Counter = Counter()
 
-    def before(conn, cursor, statement, parameters, context, executemany):
-        conn.info["bench_t0"] = time.perf_counter()
-
-    def after(conn, cursor, statement, parameters, context, executemany):
-        clock["driver"] += time.perf_counter() - conn.info.pop("bench_t0")
-
-    def insert_ignore(conn, table, rows):
-        t, driver = time.perf_counter(), clock["driver"]
+    def bulk(conn, table, frame):
+        t = time.perf_counter()
         try:
-            return real_insert(conn, table, rows)
+            return real_bulk(conn, table, frame)
         finally:
-            clock[f"{table.name} driver"] += clock["driver"] - driver
-            clock[f"{table.name} sqlalchemy"] += time.perf_counter() - t - (clock["driver"] - driver)
+            clock[f"{table.name} insert"] += time.perf_counter() - t
 
     def do_commit(dbapi_conn):
         t = time.perf_counter()
@@ -269,18 +258,15 @@ def run_enrollment(store, entries, settings) -> dict:
         finally:
             clock["commit"] += time.perf_counter() - t
 
-    real_insert, real_commit = state.insert_ignore, store.engine.dialect.do_commit
-    event.listen(store.engine, "before_cursor_execute", before)
-    event.listen(store.engine, "after_cursor_execute", after)
-    state.insert_ignore, store.engine.dialect.do_commit = insert_ignore, do_commit
+    real_bulk, real_commit = state.bulk_insert_ignore, store.engine.dialect.do_commit
+    state.bulk_insert_ignore, store.engine.dialect.do_commit = bulk, do_commit
 
     def write(tag, new, messages):
         clock.clear()
         (e, m), out[f"{tag}_write_s"] = timed(lambda: state.write_enrollments(store, new, messages, NOW_UTC))
         out[f"{tag}_inserted"] = (e, m)
-        parts = {k: clock[k] for k in ("enrollments sqlalchemy", "enrollments driver", "outbox sqlalchemy",
-                                       "outbox driver", "commit")}
-        parts["row dicts (DataFrame.to_dict)"] = out[f"{tag}_write_s"] - sum(parts.values())
+        parts = {k: clock[k] for k in ("enrollments insert", "outbox insert", "commit")}
+        parts["other (frames)"] = out[f"{tag}_write_s"] - sum(parts.values())
         out[f"{tag}_write_parts"] = parts
 
     def day(tag: str):
@@ -302,9 +288,7 @@ def run_enrollment(store, entries, settings) -> dict:
         write("conflict", part, messages[messages.customer_id.isin(part.customer_id)])
         out["conflict_rows"] = sum(len(x) for x in (part, messages[messages.customer_id.isin(part.customer_id)]))
     finally:
-        state.insert_ignore, store.engine.dialect.do_commit = real_insert, real_commit
-        event.remove(store.engine, "before_cursor_execute", before)
-        event.remove(store.engine, "after_cursor_execute", after)
+        state.bulk_insert_ignore, store.engine.dialect.do_commit = real_bulk, real_commit
     return out
 
 
@@ -370,7 +354,9 @@ def one_message(settings, facts) -> bytes:
     row = {"key": keys.message_key(CAMPAIGN, cid, AS_OF, 0), "campaign": CAMPAIGN, "step": 0, "customer_id": cid,
            "due_on": AS_OF}
     message = runner._composer(ns, AS_OF)(row, facts.iloc[0].to_dict())
-    return EmailChannel(settings.email).build(message).as_bytes(policy=SMTP)
+    from tenure.channels.email import wire
+
+    return wire(EmailChannel(settings.email).build(message))
 
 
 def run_dispatch(store, sink: Sink, settings, facts, m: int, profile: Path | None) -> dict:
@@ -401,7 +387,7 @@ def run_dispatch(store, sink: Sink, settings, facts, m: int, profile: Path | Non
 
         def send(self, message, in_flight):
             t = time.perf_counter()
-            out = super().send(message, timer("store: mark in_flight (1 commit)", in_flight))
+            out = super().send(message, timer("store: mark in_flight + last outcome (1 commit)", in_flight))
             clock["channel.send"] += time.perf_counter() - t
             return out
 
@@ -410,7 +396,10 @@ def run_dispatch(store, sink: Sink, settings, facts, m: int, profile: Path | Non
 
     class TimedDispatcher(dmod.Dispatcher):
         def _finish(self, *a, **k):
-            return timer("store: record outcome (1 commit)", super()._finish)(*a, **k)
+            return timer("record outcome (queued)", super()._finish)(*a, **k)
+
+        def _write_outcomes(self, *a, **k):  # at the end of a batch; otherwise inside in_flight
+            return timer("store: outcomes at batch end (1 commit)", super()._write_outcomes)(*a, **k)
 
         def _send(self, *a, **k):
             return timer("per message", super()._send)(*a, **k)
@@ -468,17 +457,19 @@ def run_dispatch(store, sink: Sink, settings, facts, m: int, profile: Path | Non
     with store.connect() as conn:
         stored = dict(conn.execute(sa.select(outbox.c.status, sa.func.count()).group_by(outbox.c.status)).fetchall())
     # smtp transaction includes the in_flight mark (called between RCPT and DATA): take it out.
-    clock["smtp transaction"] -= clock["store: mark in_flight (1 commit)"]
+    mark = "store: mark in_flight + last outcome (1 commit)"
+    clock["smtp transaction"] -= clock[mark]
     clock["serialise (as_bytes) + checks"] = (clock.pop("channel.send") - clock["smtp transaction"]
-                                              - clock["store: mark in_flight (1 commit)"] - clock["build MIME message"])
+                                              - clock[mark] - clock["build MIME message"])
     per_message = clock.pop("per message")
     calls.pop("per message")
     clock["other per message (Python)"] = (per_message - clock["compose (Jinja, links)"]
-                                           - clock["store: record outcome (1 commit)"]
-                                           - clock["store: mark in_flight (1 commit)"] - clock["smtp transaction"]
+                                           - clock["record outcome (queued)"]
+                                           - clock[mark] - clock["smtp transaction"]
                                            - clock["build MIME message"] - clock["serialise (as_bytes) + checks"])
     clock["other per batch (pandas, loops)"] = wall - per_message - sum(
         clock[k] for k in ("store: claim a batch (1 commit)", "store: recent sends (frequency cap)",
+                           "store: outcomes at batch end (1 commit)",
                            "decide (pandas)", "contacts (facts + consents, suppressions)"))
     out.update(wall=wall, cpu=cpu, counts=dict(counts), sent=counts["sent"], rate=counts["sent"] / wall,
                received=received, server_cpu=server_cpu, clock=dict(clock), calls=dict(calls), stored=stored)
@@ -495,7 +486,7 @@ def claim_probe(store, batch: int) -> float:
     o = outbox
     due = dmod.skip_locked(sa.select(o.c.id).where(
         o.c.status == "pending", o.c.due_on <= AS_OF, sa.or_(o.c.not_before.is_(None), o.c.not_before <= NOW_UTC))
-        .order_by(o.c.customer_id, o.c.priority.desc(), o.c.due_on, o.c.step).limit(batch))
+        .order_by(o.c.customer_id).limit(batch))  # as dispatcher.claim orders its first query
     best = float("inf")
     for _ in range(3):
         with store.connect() as conn:

@@ -208,6 +208,23 @@ def test_reconnects_once_after_a_dropped_connection():
     assert sink.message_ids() == ["<a@example.com>", "<b@example.com>"] and sessions[0] != sessions[1]
 
 
+def test_non_ascii_subject_name_and_body_arrive_intact():
+    with SmtpSink() as sink:
+        channel = EmailChannel(smtp(sink, from_name="Café Zoë"))
+        channel.open()
+        sent = channel.send(message("u", subject="Grüße, Zoë ☕ – a long subject " * 3,
+                                    text="Prix : 12,50 € — merci !\n" * 40, html="<p>Grüße ☕</p>"), Flight())
+        channel.close()
+    got = sink.messages[0].message
+    assert sent.status == "sent"
+    assert str(got["Subject"]) == "Grüße, Zoë ☕ – a long subject " * 3
+    assert got["From"].addresses[0].display_name == "Café Zoë"
+    # Quoted-printable on the wire keeps the wire's CRLF line ends in the decoded text.
+    assert got.get_body(("plain",)).get_content().replace("\r\n", "\n") == "Prix : 12,50 € — merci !\n" * 40
+    assert got.get_body(("html",)).get_content().strip() == "<p>Grüße ☕</p>"
+    assert max(len(line) for line in sink.messages[0].raw.split(b"\r\n")) <= 998
+
+
 class HangUpSink(SmtpSink):
     """Takes the message, then drops the line instead of answering 250: the client cannot know."""
 
@@ -243,7 +260,7 @@ def test_bad_addresses_and_headers_fail_before_connecting():
     channel, flight = EmailChannel(EmailSettings(host="127.0.0.1", port=free_port(), security="none")), Flight()
     assert "not an ASCII address" in channel.send(message(recipient="adä@example.com"), flight).detail
     injected = channel.send(message(subject="Hi\r\nBcc: everyone@example.com"), flight)
-    assert injected.status == "failed" and "linefeed" in injected.detail and flight.calls == 0
+    assert injected.status == "failed" and "line break" in injected.detail and flight.calls == 0
 
 
 # --- sms -------------------------------------------------------------------------------------

@@ -153,6 +153,16 @@ def test_two_runs_at_once_enroll_and_send_each_message_once(tmp_path, store_env)
             assert conn.execute(sa.text("SELECT count(*) FROM enrollments")).scalar() == N
 
 
+def test_workers_share_the_dispatch(tmp_path, store_env):
+    with SlowSink() as sink:
+        ws = make_shop(tmp_path / "shop", sink.port)
+        counts = ws.dispatch(now=dt.datetime.fromisoformat(NOON), workers=3)
+        time.sleep(0.1)
+        statuses = check_exactly_once(ws, sink, kills=0)
+        assert counts["sent"] == statuses["sent"] == len(sink.messages) > 200
+        assert len({m.session for m in sink.messages}) >= 2  # more than one connection did the work
+
+
 def test_the_same_day_twice_sends_nothing_new(tmp_path, store_env):
     with SmtpSink() as sink:
         ws = make_shop(tmp_path / "shop", sink.port)

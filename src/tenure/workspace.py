@@ -192,8 +192,13 @@ class Workspace:
 
         return Templates(self.root / "templates")
 
-    def dispatch(self, *, now: dt.datetime | None = None, limit: int | None = None):
-        """Send the campaign messages due by `now` (default: the wall clock in the workspace zone)."""
+    def dispatch(self, *, now: dt.datetime | None = None, limit: int | None = None, workers: int = 1):
+        """Send the campaign messages due by `now` (default: the wall clock in the workspace zone).
+
+        `workers` > 1 runs that many dispatchers in separate processes (claims are atomic, so
+        they share the work and never a message); `limit` applies to each."""
+        if workers > 1:
+            return _parallel_dispatch(self.root, now=now or self.now(), limit=limit, workers=workers)
         from tenure.campaigns.dispatcher import worker_id
         from tenure.campaigns.runner import dispatch
         from tenure.store import runlog
@@ -210,3 +215,21 @@ class Workspace:
     def table(self, name: str):
         """An Ibis table of the warehouse (read-only), e.g. `ws.table("orders")`."""
         return warehouse.ibis_connection(self.warehouse_path).table(name)
+
+
+def _dispatch_in(root: str, now: dt.datetime, limit: int | None):
+    return Workspace(root).dispatch(now=now, limit=limit)
+
+
+def _parallel_dispatch(root: Path, *, now: dt.datetime, limit: int | None, workers: int):
+    """Dispatchers in `workers` processes (spawned: a forked SQLite or DuckDB handle is unsafe)."""
+    import multiprocessing
+    from collections import Counter
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        results = [pool.submit(_dispatch_in, str(root), now, limit) for _ in range(workers)]
+        total: Counter = Counter()
+        for result in results:
+            total.update(result.result())
+    return total

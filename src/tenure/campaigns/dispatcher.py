@@ -76,15 +76,20 @@ def recover(store: Store, *, now: dt.datetime, lease_minutes: int, resend_unknow
 
 
 def claim(store: Store, *, worker: str, now: dt.datetime, today: dt.date, limit: int) -> pd.DataFrame:
+    """Up to `limit` due messages in customer order, plus the rest of the last customer's, so
+    that one dispatcher weighs all of a customer's messages of the day together (priority, cap)."""
     o = outbox
-    due = skip_locked(sa.select(o.c.id).where(
-        o.c.status == "pending", o.c.due_on <= today,
-        sa.or_(o.c.not_before.is_(None), o.c.not_before <= now))
-        .order_by(o.c.customer_id, o.c.priority.desc(), o.c.due_on, o.c.step).limit(limit))
+    due = sa.and_(o.c.status == "pending", o.c.due_on <= today,
+                  sa.or_(o.c.not_before.is_(None), o.c.not_before <= now))
+    # Customer order alone: the (status, customer_id) index yields it without a sort.
+    first = skip_locked(sa.select(o.c.id).where(due).order_by(o.c.customer_id).limit(limit))
+    take = o.update().values(status="claimed", worker=worker, claimed_at=now).returning(*(o.c[c] for c in CLAIM_COLUMNS))
     with store.begin() as conn:
-        rows = conn.execute(o.update().where(o.c.id.in_(due.scalar_subquery()))
-                            .values(status="claimed", worker=worker, claimed_at=now)
-                            .returning(*(o.c[c] for c in CLAIM_COLUMNS))).fetchall()
+        rows = conn.execute(take.where(o.c.id.in_(first.scalar_subquery()))).fetchall()
+        if rows:
+            last = max(r.customer_id for r in rows)
+            rest = skip_locked(sa.select(o.c.id).where(due, o.c.customer_id == last))
+            rows += conn.execute(take.where(o.c.id.in_(rest.scalar_subquery()))).fetchall()
     return pd.DataFrame(rows, columns=list(CLAIM_COLUMNS))
 
 
@@ -110,6 +115,10 @@ class Dispatcher:
         self.settings, self.zone = settings, zone
         self.worker = worker or worker_id()
         self.open: dict[str, Channel] = {}
+        # Outcomes not yet committed: each is written in the same transaction that marks the next
+        # message in flight (one commit per message, not two), or at the end of a batch. A kill
+        # in between leaves that one message `in_flight`, as it would have anyway.
+        self._unwritten: list[tuple[int, dict, int | None, Outcome]] = []
 
     def run(self, *, now: dt.datetime, today: dt.date, limit: int | None = None) -> Counter:
         """Send everything due by `now` (UTC) and `today` (the shop's day); returns counts by outcome."""
@@ -121,7 +130,9 @@ class Dispatcher:
                 if batch.empty:
                     break
                 self._batch(batch, now=now, today=today, counts=counts)
+                self._write_outcomes(now)
         finally:
+            self._write_outcomes(now)
             for channel in self.open.values():
                 channel.close()
             self.open.clear()
@@ -162,12 +173,14 @@ class Dispatcher:
 
         def in_flight() -> None:
             with self.store.begin() as conn:
+                self._write_outcomes(now, conn)
                 moved = conn.execute(o.update().where(o.c.id == row["id"], o.c.status == "claimed",
                                                       o.c.worker == self.worker).values(status="in_flight"))
-                if moved.rowcount != 1:  # our claim was released meanwhile: do not send
-                    raise _Lost()
-                attempt["id"] = conn.execute(delivery_attempts.insert().values(
-                    outbox_id=row["id"], worker=self.worker, started_at=now)).inserted_primary_key[0]
+                if moved.rowcount == 1:
+                    attempt["id"] = conn.execute(delivery_attempts.insert().values(
+                        outbox_id=row["id"], worker=self.worker, started_at=now)).inserted_primary_key[0]
+            if "id" not in attempt:  # our claim was released meanwhile (the outcomes above are kept)
+                raise _Lost()
 
         try:
             outcome = channel.send(message, in_flight)
@@ -187,12 +200,22 @@ class Dispatcher:
             values = {"status": "pending", "worker": None, "not_before": now + wait, "reason": outcome.detail[:500]}
         else:
             values = {"status": status or "failed", "reason": outcome.detail[:500]}
-        with self.store.begin() as conn:
-            conn.execute(o.update().where(o.c.id == row["id"]).values(attempts=tries, **values))
+        self._unwritten.append((row["id"], {"attempts": tries, **values}, attempt, outcome))
+        return "retry" if values["status"] == "pending" else values["status"]
+
+    def _write_outcomes(self, now: dt.datetime, conn=None) -> None:
+        if not self._unwritten:
+            return
+        if conn is None:
+            with self.store.begin() as own:
+                return self._write_outcomes(now, own)
+        o = outbox
+        for outbox_id, values, attempt, outcome in self._unwritten:
+            conn.execute(o.update().where(o.c.id == outbox_id).values(**values))
             if attempt is not None:
                 conn.execute(delivery_attempts.update().where(delivery_attempts.c.id == attempt).values(
                     finished_at=now, outcome=outcome.status, detail=outcome.detail[:1000]))
-        return "retry" if values["status"] == "pending" else values["status"]
+        self._unwritten.clear()
 
     def _channel(self, name: str) -> Channel:
         if name not in self.open:

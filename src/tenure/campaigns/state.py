@@ -8,7 +8,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from tenure.store import Store
-from tenure.store.engine import insert_ignore
+from tenure.store.engine import analyze, bulk_insert_ignore, insert_ignore
 from tenure.store.tables import enrollments, outbox, suppressions, tasks
 
 FINAL = ("sent", "failed", "capped", "suppressed", "no_consent", "no_address", "skipped", "expired",
@@ -21,23 +21,29 @@ def _frame(conn, query) -> pd.DataFrame:
 
 
 def past_enrollments(store: Store, campaigns: list[str]) -> pd.DataFrame:
-    """campaign, customer_id, last_entered_on, active: each customer's latest enrollment."""
-    e = enrollments
-    q = (sa.select(e.c.campaign, e.c.customer_id, sa.func.max(e.c.entered_on).label("last_entered_on"),
-                   sa.func.max(sa.case((e.c.status == "active", 1), else_=0)).label("active"))
-         .where(e.c.campaign.in_(campaigns)).group_by(e.c.campaign, e.c.customer_id))
+    """campaign, customer_id, last_entered_on, active: each customer's latest enrollment.
+
+    A text query: its values come back raw (dates as ISO text on SQLite), which pandas parses
+    a hundred times faster than SQLAlchemy's typed rows."""
+    q = sa.text("SELECT campaign, customer_id, max(entered_on) AS last_entered_on, "
+                "max(CASE WHEN status = 'active' THEN 1 ELSE 0 END) AS active FROM enrollments "
+                "WHERE campaign IN :names GROUP BY campaign, customer_id").bindparams(
+                    sa.bindparam("names", expanding=True))
     with store.connect() as conn:
-        df = _frame(conn, q)
+        df = _frame(conn, q.params(names=list(campaigns) or [""]))
+    df["last_entered_on"] = pd.to_datetime(df.last_entered_on).dt.date
     df["active"] = df.active.astype(bool)
     return df
 
 
 def write_enrollments(store: Store, new: pd.DataFrame, messages: pd.DataFrame, now: dt.datetime) -> tuple[int, int]:
     """Enrollments and their messages in one transaction; what is already there is kept."""
-    rows_e = new.assign(created_at=now, status="active").to_dict("records")
-    rows_m = messages.assign(created_at=now).to_dict("records")
     with store.begin() as conn:
-        return insert_ignore(conn, enrollments, rows_e), insert_ignore(conn, outbox, rows_m)
+        counts = (bulk_insert_ignore(conn, enrollments, new.assign(created_at=now, status="active")),
+                  bulk_insert_ignore(conn, outbox, messages.assign(created_at=now)))
+        if sum(counts) > 10_000:
+            analyze(conn, "enrollments", "outbox")
+    return counts
 
 
 def open_messages(store: Store) -> pd.DataFrame:

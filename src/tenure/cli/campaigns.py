@@ -44,11 +44,13 @@ def _print(frame: pd.DataFrame, title: str, limit: int = 50) -> None:
         console.print(f"... {len(frame) - limit:,} more rows (use --out to write them all)")
 
 
-def dispatch(now: str = NOW, limit: int = typer.Option(None, "--limit", help="Stop after this many messages."),
+def dispatch(now: str = NOW, limit: int = typer.Option(None, "--limit", help="Stop after this many messages (per worker)."),
+             workers: int = typer.Option(1, "--workers", min=1, max=64,
+                                         help="Dispatchers to run in parallel processes; each message still goes once."),
              workspace: Path = WS) -> None:
     """Send the campaign messages that are due (tenure run does this after enrolling)."""
     ws = Workspace(workspace)
-    counts = ws.dispatch(now=_now(now), limit=limit)
+    counts = ws.dispatch(now=_now(now), limit=limit, workers=workers)
     shown = ", ".join(f"{k} {v:,}" for k, v in sorted(counts.items()) if v) or "nothing was due"
     console.print(f"Dispatch: {shown}")
 
