@@ -51,6 +51,9 @@ def run(root, capsys) -> tuple[int, str]:
      "campaigns.mine: step offsets [5, 2] must increase"),
     ('trigger = { rf = "lost" }\nsteps = [{ offset_days = 0, channel = "fax", template = "a" }]',
      "campaigns.mine.steps.0.channel: Input should be 'email', 'sms', 'webhook' or 'task'"),
+    ('trigger = { rf = "lost" }\nsteps = [{ offset_days = 0, template = "rf-lost-1" }]\n[campaigns.sunset]\n'
+     'trigger = { rf = "lost" }\nsteps = [{ offset_days = 0, template = "rf-lost-1" }]',
+     "campaigns.sunset: the name is the sunset policy's own"),
 ])
 def test_bad_definitions_name_the_campaign_and_field(shop, capsys, body, message):
     add_campaign(shop, body)

@@ -138,6 +138,8 @@ class Settings(_Section):
     def _campaign_triggers(self) -> Settings:
         from tenure.campaigns.validate import trigger_problem
 
+        if "sunset" in self.campaigns:
+            raise ValueError("campaigns.sunset: the name is the sunset policy's own (see [sunset]); choose another")
         for name, campaign in self.campaigns.items():
             problem = trigger_problem(campaign.trigger, self)
             if problem:

@@ -102,8 +102,8 @@ def day_entries(campaigns: dict, *, snap, changes, tables, as_of: dt.date, previ
                                 events=tables.events, as_of=as_of, previous=previous)
         uses_warehouse = campaign.trigger.kind == "event" or campaign.trigger.anniversary == "birthday"
         (from_warehouse if uses_warehouse else from_snapshot).append(expr)
-    frames = [triggers.union(part).to_pyarrow().to_pandas() for part in (from_snapshot, from_warehouse)
-              if triggers.union(part) is not None]
+    queries = [triggers.union(part) for part in (from_snapshot, from_warehouse)]
+    frames = [q.to_pyarrow().to_pandas() for q in queries if q is not None]
     if not frames:
         return pd.DataFrame(columns=["customer_id", "campaign", "trigger"])
     return pd.concat(frames, ignore_index=True)
