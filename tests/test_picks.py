@@ -100,14 +100,18 @@ def test_arguments_checked(baskets):
 
 
 def pandas_picks(items: pd.DataFrame, orders: pd.DataFrame, as_of: dt.date, n: int, top_k: int,
-                 customers=None) -> tuple[pd.DataFrame, pd.DataFrame]:
+                 customers=None, basket: int = 50) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The definition, in plain pandas: (co-occurrence, picks)."""
     end = pd.Timestamp(as_of + dt.timedelta(days=1))
     o = orders[(orders.ordered_at < end) & (orders.status == "completed") & (orders.amount > 0)
                & orders.customer_id.notna()]
-    lines = items[items.sku.notna() & (items.quantity > 0)].merge(o[["order_id", "customer_id"]])
+    lines = items[items.sku.notna() & (items.quantity > 0)].merge(o[["order_id", "customer_id", "ordered_at"]])
     owned = lines[["customer_id", "sku"]].drop_duplicates()
-    pairs = owned.merge(owned.rename(columns={"sku": "other_sku"}), on="customer_id")
+    # Pairs come from each customer's `basket` most recently bought products (ties: sku).
+    last = lines.groupby(["customer_id", "sku"]).ordered_at.max().rename("at").reset_index()
+    last = last.sort_values(["customer_id", "at", "sku"], ascending=[True, False, True])
+    recent = last.groupby("customer_id").head(basket)[["customer_id", "sku"]]
+    pairs = recent.merge(recent.rename(columns={"sku": "other_sku"}), on="customer_id")
     pairs = pairs[pairs.sku != pairs.other_sku]
     co = pairs.groupby(["sku", "other_sku"]).size().rename("together").reset_index()
     co = co.sort_values(["sku", "together", "other_sku"], ascending=[True, False, True])
@@ -137,21 +141,23 @@ def shop(tmp_path_factory):
     return con, tables, frames
 
 
-@pytest.mark.parametrize(("as_of", "n", "top_k"), [(dt.date(2025, 6, 30), 3, 20),
-                                                    (dt.date(2024, 3, 31), 5, 4)])
-def test_against_pandas_on_a_generated_shop(shop, as_of, n, top_k):
+@pytest.mark.parametrize(("as_of", "n", "top_k", "basket"), [(dt.date(2025, 6, 30), 3, 20, 50),
+                                                              (dt.date(2024, 3, 31), 5, 4, 50),
+                                                              (dt.date(2025, 6, 30), 3, 20, 4)])
+def test_against_pandas_on_a_generated_shop(shop, as_of, n, top_k, basket):
     con, t, f = shop
-    co_expected, expected = pandas_picks(f["order_items"], f["orders"], as_of, n, top_k)
-    co = con.to_pandas(cooccurrence(t["order_items"], t["orders"], as_of=as_of, top_k=top_k))
+    co_expected, expected = pandas_picks(f["order_items"], f["orders"], as_of, n, top_k, basket=basket)
+    co = con.to_pandas(cooccurrence(t["order_items"], t["orders"], as_of=as_of, top_k=top_k, basket=basket))
     co = co.sort_values(["sku", "together", "other_sku"], ascending=[True, False, True])
     pd.testing.assert_frame_equal(co.reset_index(drop=True), co_expected, check_dtype=False)
-    got = con.to_pandas(personal_picks(t["order_items"], t["orders"], as_of=as_of, n=n, top_k=top_k))
+    got = con.to_pandas(personal_picks(t["order_items"], t["orders"], as_of=as_of, n=n, top_k=top_k,
+                                       basket=basket))
     assert len(got) > 1000 and got["customer_id"].nunique() > 300
     pd.testing.assert_frame_equal(got, expected, check_dtype=False)
     # Restricted to some customers: the same rows as the full run, for those customers.
     some = sorted(expected["customer_id"].unique())[::7]
     who = ibis.memtable(pd.DataFrame({"customer_id": some}))
     got = con.to_pandas(personal_picks(t["order_items"], t["orders"], as_of=as_of, n=n,
-                                       top_k=top_k, customers=who))
+                                       top_k=top_k, customers=who, basket=basket))
     pd.testing.assert_frame_equal(got, expected[expected["customer_id"].isin(some)]
                                   .reset_index(drop=True), check_dtype=False)

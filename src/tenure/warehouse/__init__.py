@@ -36,4 +36,6 @@ def ibis_connection(path: Path):
     """A read-only Ibis connection for analytics (imported lazily: Ibis is slow to import)."""
     import ibis
 
-    return ibis.duckdb.connect(str(path), read_only=True)
+    con = ibis.duckdb.connect(str(path), read_only=True)
+    con.raw_sql("SET enable_progress_bar = false")  # a long query must not draw over the CLI's output
+    return con
