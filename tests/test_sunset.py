@@ -73,3 +73,27 @@ def test_offer_then_suppress_or_return(tmp_path):
         assert supp.listing(ws).empty
         lifted = supp.listing(ws, lifted=True).iloc[0]
         assert lifted.lifted_reason == "asked to come back"
+
+
+def test_runs_are_logged_with_their_counts_or_their_error(tmp_path):
+    import pytest
+
+    from tenure.errors import TenureError
+    from tenure.store import runlog
+
+    with SmtpSink() as sink:
+        ws = shop(tmp_path / "shop", sink.port)
+        ws.run(as_of=D, now=dt.datetime.combine(D, dt.time(12)))
+        ws.dispatch(now=dt.datetime.combine(D, dt.time(13)))
+    logged = runlog.recent(ws.store)
+    assert [(r["kind"], r["status"]) for r in logged] == [("dispatch", "ok"), ("run", "ok")]
+    assert logged[1]["counts"]["entered"] == {"sunset": 3} and logged[1]["as_of"] == D
+    assert logged[1]["counts"]["dispatched"]["sent"] == 3 and logged[0]["finished_at"] >= logged[0]["started_at"]
+
+    from tests.servers import free_port
+
+    broken = shop(tmp_path / "broken", free_port())  # nothing listens on its SMTP port
+    with pytest.raises(TenureError, match="cannot reach"):
+        broken.run(as_of=D, now=dt.datetime.combine(D, dt.time(12)))
+    last = runlog.recent(broken.store)[0]
+    assert (last["kind"], last["status"]) == ("run", "failed") and "cannot reach" in last["error"]

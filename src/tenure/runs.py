@@ -84,20 +84,14 @@ def run(ws, as_of: dt.date, *, backend: str | None = None, tables=None, now: dt.
 def _campaigns(ws, as_of: dt.date, *, tables, now: dt.datetime, dispatch: bool):
     """Enroll the day's entries and (unless `dispatch` is off) send what is due; logged."""
     from tenure.campaigns import runner
-    from tenure.campaigns.dispatcher import worker_id
     from tenure.store import runlog
 
-    run_id = runlog.start(ws.store, kind="run", as_of=as_of, worker=worker_id())
-    try:
+    with runlog.logged(ws.store, kind="run", as_of=as_of) as counts:
         result = runner.enroll_day(ws, as_of, tables=tables, now_utc=runner.utc(now, ws.settings.workspace.timezone))
         if dispatch:
             result.dispatched = runner.dispatch(ws, now_local=now, tables=tables)
-    except BaseException as exc:
-        runlog.finish(ws.store, run_id, error=f"{type(exc).__name__}: {exc}"[:2000])
-        raise
-    runlog.finish(ws.store, run_id, counts={"entered": result.entered, "messages": result.messages,
-                                            "skipped": result.skipped, "ended": result.ended,
-                                            "dispatched": dict(result.dispatched)})
+        counts.update(entered=result.entered, messages=result.messages, skipped=result.skipped,
+                      ended=result.ended, dispatched=dict(result.dispatched))
     return result
 
 

@@ -199,17 +199,12 @@ class Workspace:
         they share the work and never a message); `limit` applies to each."""
         if workers > 1:
             return _parallel_dispatch(self.root, now=now or self.now(), limit=limit, workers=workers)
-        from tenure.campaigns.dispatcher import worker_id
         from tenure.campaigns.runner import dispatch
         from tenure.store import runlog
 
-        run_id = runlog.start(self.store, kind="dispatch", as_of=None, worker=worker_id())
-        try:
+        with runlog.logged(self.store, kind="dispatch", as_of=None) as logged:
             counts = dispatch(self, now_local=now or self.now(), limit=limit)
-        except BaseException as exc:
-            runlog.finish(self.store, run_id, error=f"{type(exc).__name__}: {exc}"[:2000])
-            raise
-        runlog.finish(self.store, run_id, counts=dict(counts))
+            logged.update(counts)
         return counts
 
     def table(self, name: str):

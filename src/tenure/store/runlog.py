@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from contextlib import contextmanager
 
 import sqlalchemy as sa
 
@@ -27,6 +28,22 @@ def finish(store, run_id: int, *, counts: dict | None = None, error: str | None 
     with store.begin() as conn:
         conn.execute(runs.update().where(runs.c.id == run_id).values(
             finished_at=_utcnow(), status="failed" if error else "ok", counts=safe, error=error))
+
+
+@contextmanager
+def logged(store, *, kind: str, as_of: dt.date | None):
+    """`with logged(store, kind=..., as_of=...) as counts:` fill the dict `counts`; the run is
+    recorded as ok with them, or as failed with the error that ended it."""
+    from tenure.campaigns.dispatcher import worker_id
+
+    run_id = start(store, kind=kind, as_of=as_of, worker=worker_id())
+    counts: dict = {}
+    try:
+        yield counts
+    except BaseException as exc:
+        finish(store, run_id, counts=counts, error=f"{type(exc).__name__}: {exc}"[:2000])
+        raise
+    finish(store, run_id, counts=counts)
 
 
 def recent(store, limit: int = 20) -> list[dict]:
