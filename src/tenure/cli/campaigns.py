@@ -93,8 +93,10 @@ def preview(as_of: str = typer.Option(..., "--as-of", help="The day to preview (
     if plan.empty:
         console.print(f"Nobody would enter a campaign on {as_of}.")
         return
-    summary = (plan.groupby(["campaign", "step", "channel", "template", "due_on", "status"]).size()
+    # Templates are in `tenure campaigns list`; without them the table fits a terminal.
+    summary = (plan.groupby(["campaign", "step", "channel", "due_on", "status"]).size()
                .rename("messages").reset_index())
+    summary["due_on"] = summary.due_on.astype(str)
     _print(summary, f"messages that {as_of} would schedule (held_out: the holdout, never sent)")
 
 
