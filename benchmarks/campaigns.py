@@ -46,7 +46,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
-import platform
 import resource
 import socket
 import subprocess
@@ -57,6 +56,7 @@ from collections import Counter, defaultdict
 from contextlib import contextmanager
 from pathlib import Path
 from types import SimpleNamespace
+from _machine import describe  # benchmarks/_machine.py: run as scripts, benchmarks/ is on the path
 
 AS_OF = dt.date(2026, 3, 10)
 NOW_UTC = dt.datetime(2026, 3, 10, 12, 0)    # noon in the shop's zone (UTC): no quiet hours
@@ -89,19 +89,10 @@ SINK = textwrap.dedent("""
 
 # -- the machine and the data ------------------------------------------------------------------
 def machine() -> str:
-    model = ""
-    try:
-        model = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    import duckdb
     import pandas as pd
     import sqlalchemy as sa
 
-    return (f"{model or platform.machine()}, {os.cpu_count()} cores, {mem:.0f} GiB; Python {platform.python_version()}, "
-            f"DuckDB {duckdb.__version__}, pandas {pd.__version__}, SQLAlchemy {sa.__version__}, "
-            f"SQLite {__import__('sqlite3').sqlite_version}")
+    return describe(pandas=pd.__version__, SQLAlchemy=sa.__version__, SQLite=__import__("sqlite3").sqlite_version)
 
 
 def customer_ids(n: int):
@@ -341,8 +332,6 @@ def server_ceiling(sink: Sink, raw: bytes, m: int, from_address: str) -> dict:
 
 def one_message(settings, facts) -> bytes:
     """The bytes Tenure sends to the first customer (for the ceiling's pre-built message)."""
-    from email.policy import SMTP
-
     from tenure.campaigns import keys, runner
     from tenure.channels.email import EmailChannel
 

@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import resource
 import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
+from _machine import describe  # benchmarks/_machine.py: run as scripts, benchmarks/ is on the path
 
 TARGET_ROWS_PER_S = 1_000_000
 
@@ -58,19 +57,6 @@ def measure(mode: str, path: Path, workdir: Path) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        cpu = next(ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    import duckdb
-
-    return (f"{cpu}, {os.cpu_count()} cores, {mem:.0f} GiB; Python {platform.python_version()}, "
-            f"DuckDB {duckdb.__version__}")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--orders", type=int, nargs="+", default=[1_000_000, 10_000_000])
@@ -78,7 +64,7 @@ def main() -> None:
     args = parser.parse_args()
     from tenure.synth import customers_for_orders, generate
 
-    print(f"machine: {machine()}")
+    print(f"machine: {describe()}")
     print(f"{'orders':>12} {'format':>8} {'loaded':>12} {'tenure s':>9} {'rows/s':>11} {'peak MB':>8} "
           f"{'vs 1M/s':>8} {'plain s':>8} {'vs plain':>9}")
     for n in args.orders:

@@ -36,7 +36,6 @@ import argparse
 import datetime as dt
 import json
 import os
-import platform
 import resource
 import shutil
 import subprocess
@@ -44,6 +43,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from _machine import describe  # benchmarks/_machine.py: run as scripts, benchmarks/ is on the path
 
 # Targets from the issue: printed next to the figures, never asserted.
 TARGET_VS_SQL = 1.5                  # tenure run within 1.5x of the hand-written query
@@ -382,20 +382,6 @@ def workspace(n: int, root: Path) -> tuple[Path, dict]:
     return ws_path, info
 
 
-def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as info:
-            cpu = next(ln.split(":", 1)[1].strip() for ln in info if ln.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    import duckdb
-
-    return (f"{cpu}, {os.cpu_count()} cores, {mem:.0f} GiB; Python {platform.python_version()}, "
-            f"DuckDB {duckdb.__version__}")
-
-
 # -- check and profile --------------------------------------------------------------------------
 def check(ws: Path, as_of: dt.date, outs: dict[str, str]) -> None:
     """Every feature column of the references' outputs (and sql_full's segmentations) equals the
@@ -573,7 +559,7 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="time the parts of `tenure run` in one process")
     args = parser.parse_args()
 
-    print(f"machine: {machine()}")
+    print(f"machine: {describe()}")
     print(f"targets: tenure run within {TARGET_VS_SQL}x of the hand-written query; 10M orders < 15 s; "
           f"100M orders < 4 min with peak < 8 GB")
     for n in args.orders:
