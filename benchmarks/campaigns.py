@@ -261,7 +261,7 @@ def run_enrollment(store, entries, settings) -> dict:
         out[f"{tag}_write_parts"] = parts
 
     def day(tag: str):
-        past, out[f"{tag}_past_s"] = timed(lambda: state.past_enrollments(store, list(campaigns)))
+        past, out[f"{tag}_past_s"] = timed(lambda: state.past_enrollments(store, list(campaigns), entries.customer_id))
         new, out[f"{tag}_enroll_s"] = timed(lambda: engine.enroll(entries, past, campaigns, AS_OF))
         messages, out[f"{tag}_schedule_s"] = timed(lambda: engine.schedule(new, campaigns))
         write(tag, new, messages)

@@ -113,3 +113,21 @@ def test_bulk_insert_ignore_counts_and_reads_back_like_a_typed_insert(url):
         n = conn.execute(sa.select(sa.func.count()).select_from(o).where(o.c.created_at >= now,
                                                                           o.c.due_on <= dt.date(2026, 3, 10))).scalar()
     assert n == 3  # k1, k4, k5
+
+
+def test_past_enrollments_of_todays_entrants_only(url):
+    import pandas as pd
+
+    from tenure.campaigns import state
+
+    store = open_store(url)
+    now = dt.datetime(2026, 3, 10, 12)
+    rows = pd.DataFrame({"campaign": ["c", "c", "c", "other"], "customer_id": ["a", "a", "b", "a"],
+                         "entered_on": [dt.date(2026, 1, 1), dt.date(2026, 2, 1), dt.date(2026, 2, 1),
+                                        dt.date(2026, 3, 1)], "grp": "treatment", "trigger": "t"})
+    state.write_enrollments(store, rows, pd.DataFrame(columns=["key"]), now)
+    got = state.past_enrollments(store, ["c"], pd.Series(["a", "a", "zz"]))
+    assert got.values.tolist() == [["c", "a", dt.date(2026, 2, 1), True]]
+    every = state.past_enrollments(store, ["c", "other"])
+    assert sorted(map(tuple, every[["campaign", "customer_id"]].values)) == [("c", "a"), ("c", "b"), ("other", "a")]
+    assert state.past_enrollments(store, ["c"], pd.Series([], dtype=object)).empty

@@ -65,7 +65,7 @@ def enroll_day(ws, as_of: dt.date, *, tables, now_utc: dt.datetime) -> CampaignR
     moves = history.transitions_path(as_of)
     changes = history.con.read_parquet(moves) if previous and moves.exists() else None
     entries = day_entries(campaigns, snap=snap, changes=changes, tables=tables, as_of=as_of, previous=previous)
-    new = engine.enroll(entries, state.past_enrollments(store, list(campaigns)), campaigns, as_of)
+    new = engine.enroll(entries, state.past_enrollments(store, list(campaigns), entries.customer_id), campaigns, as_of)
     messages = engine.schedule(new, campaigns)
     _, result.messages = state.write_enrollments(store, new, messages, now_utc)
     result.entered = {n: int(k) for n, k in new.campaign.value_counts().items()}

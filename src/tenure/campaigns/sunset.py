@@ -54,7 +54,7 @@ def run(ws, as_of: dt.date, *, snap, now_utc: dt.datetime) -> dict[str, int]:
     who = who[~who.customer_id.isin(busy)]
     offer = {NAME: campaign(settings)}
     entries = who.assign(campaign=NAME, trigger=f"no open or click for {settings.sunset.inactive_days} days")
-    new = engine.enroll(entries, state.past_enrollments(store, [NAME]), offer, as_of)
+    new = engine.enroll(entries, state.past_enrollments(store, [NAME], entries.customer_id), offer, as_of)
     state.write_enrollments(store, new, engine.schedule(new, offer), now_utc)
     with store.begin() as conn:
         if len(new):

@@ -50,7 +50,7 @@ def preview(ws, as_of: dt.date, *, campaign: str | None = None) -> pd.DataFrame:
         if previous is not None:
             changes = transitions(history.read(previous), snap, segment_columns(ws.settings))
         entries = day_entries(campaigns, snap=snap, changes=changes, tables=tables, as_of=as_of, previous=previous)
-        new = engine.enroll(entries, state.past_enrollments(ws.store, list(campaigns)), campaigns, as_of)
+        new = engine.enroll(entries, state.past_enrollments(ws.store, list(campaigns), entries.customer_id), campaigns, as_of)
         return engine.schedule(new, campaigns)
 
 
