@@ -199,9 +199,10 @@ class Workspace:
         they share the work and never a message); `limit` applies to each."""
         if workers > 1:
             return _parallel_dispatch(self.root, now=now or self.now(), limit=limit, workers=workers)
-        from tenure.campaigns.runner import dispatch
+        from tenure.campaigns.runner import check, dispatch
         from tenure.store import runlog
 
+        check(self)  # `tenure run` checks before it computes; a bare dispatch checks here
         with runlog.logged(self.store, kind="dispatch", as_of=None) as logged:
             counts = dispatch(self, now_local=now or self.now(), limit=limit)
             logged.update(counts)

@@ -147,7 +147,6 @@ def dispatch(ws, *, now_local: dt.datetime, tables=None, limit: int | None = Non
                          resend_unknown=settings.messaging.resend_unknown)
         counts["expired"] += expired
         return counts
-    check(ws)
     from tenure.campaigns.recipients import recipients
 
     if tables is None:

@@ -11,10 +11,6 @@ from tenure.store import Store
 from tenure.store.engine import analyze, bulk_insert_ignore, insert_ignore
 from tenure.store.tables import enrollments, outbox, suppressions, tasks
 
-FINAL = ("sent", "failed", "capped", "suppressed", "no_consent", "no_address", "skipped", "expired",
-         "unknown", "held_out")
-
-
 def _frame(conn, query) -> pd.DataFrame:
     result = conn.execute(query)
     return pd.DataFrame(result.fetchall(), columns=list(result.keys()))

@@ -12,7 +12,6 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from tenure.store import engine as _engine
-from tenure.store import tables
 
 URL_ENV = "TENURE_STORE_URL"
 SQLITE_FILE = "store.sqlite"
@@ -21,7 +20,6 @@ SQLITE_FILE = "store.sqlite"
 class Store:
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
-        self.t = tables
 
     def __repr__(self) -> str:
         return f"Store({_engine.redact(str(self.engine.url))!r})"
