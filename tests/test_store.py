@@ -29,14 +29,14 @@ def diff(engine) -> list:
 
 def test_from_empty_the_schema_equals_the_tables_the_code_uses(url):
     store = open_store(url)
-    assert store_engine.current_revision(store.engine) == store_engine.head_revision() == "0003"
+    assert store_engine.current_revision(store.engine) == store_engine.head_revision() == "0004"
     assert diff(store.engine) == []
     if store.dialect == "sqlite":
         with store.connect() as conn:
             assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
 
 
-@pytest.mark.parametrize("previous", ["0001", "0002"])
+@pytest.mark.parametrize("previous", ["0001", "0002", "0003"])
 def test_from_the_previous_version_data_is_kept(url, previous):
     eng = store_engine.create(url)
     store_engine.migrate(eng, previous)
@@ -46,7 +46,8 @@ def test_from_the_previous_version_data_is_kept(url, previous):
                                                        grp="treatment", trigger="t", created_at=now))
         conn.execute(tables.suppressions.insert().values(customer_id="u", scope="marketing", reason="manual",
                                                         created_at=now))
-        assert ("sunset_offers" in sa.inspect(conn).get_table_names()) == (previous == "0002")
+        assert ("sunset_offers" in sa.inspect(conn).get_table_names()) == (previous != "0001")
+        assert "inbox" not in sa.inspect(conn).get_table_names()
     store = open_store(url)  # upgrades automatically
     assert diff(store.engine) == []
     with store.connect() as conn:
@@ -56,6 +57,7 @@ def test_from_the_previous_version_data_is_kept(url, previous):
     store_engine.downgrade(store.engine, "0001")  # and back: the downgrade path works too
     with store.connect() as conn:
         assert "sunset_offers" not in sa.inspect(conn).get_table_names()
+        assert "api_keys" not in sa.inspect(conn).get_table_names()
         assert conn.execute(sa.select(tables.enrollments.c.customer_id)).scalars().all() == ["u"]
 
 
@@ -67,7 +69,7 @@ def test_two_processes_opening_a_new_store_at_once_migrate_it_once(url):
     ctx = multiprocessing.get_context("spawn")
     with ctx.Pool(2) as pool:
         revisions = pool.map(_open, [url, url])
-    assert revisions == ["0003", "0003"]
+    assert revisions == ["0004", "0004"]
     assert diff(open_store(url).engine) == []
 
 

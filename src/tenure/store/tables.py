@@ -146,3 +146,55 @@ sunset_offers = sa.Table(
     sa.Column("state", sa.String(20), nullable=False),               # offered | reacted | suppressed
     sa.Column("resolved_on", sa.Date),
 )
+
+# Revision 0004: the server's API keys, dashboard users, ingest inbox and erasure list.
+api_keys = sa.Table(
+    "api_keys", metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    sa.Column("key_id", sa.String(32), nullable=False, unique=True),  # the public part of the key
+    sa.Column("secret_hash", sa.String(64), nullable=False),         # sha256 of the secret part
+    sa.Column("scope", sa.String(10), nullable=False),               # read | write | admin
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("last_used_at", sa.DateTime),
+    sa.Column("revoked_at", sa.DateTime),
+)
+
+users = sa.Table(
+    "users", metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    sa.Column("username", sa.String(200), nullable=False, unique=True),
+    sa.Column("password_hash", sa.String(300), nullable=False),      # scrypt$n$r$p$salt$hash
+    sa.Column("scope", sa.String(10), nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("disabled_at", sa.DateTime),
+)
+
+# Items posted to the ingest API wait here until a run loads them into the warehouse: the
+# server never writes the DuckDB file, so it never fights a CLI run over it.
+inbox = sa.Table(
+    "inbox", metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    sa.Column("entity", sa.String(20), nullable=False),              # customers | orders | events
+    sa.Column("item_key", sa.String(200)),                           # the item's id, when it has one
+    sa.Column("customer_id", sa.String(200), index=True),
+    sa.Column("digest", sa.String(64), nullable=False),              # sha256 of entity + canonical JSON
+    sa.Column("payload", sa.Text, nullable=False),
+    sa.Column("batch", sa.String(40), nullable=False),
+    sa.Column("received_at", sa.DateTime, nullable=False),
+    sa.Column("loaded_at", sa.DateTime),
+    sa.Column("ingest_run", sa.String(100)),
+    # The same item posted twice while it waits is stored once (idempotent retries); once
+    # loaded, a repost waits again and the warehouse's own rules decide (re-delivery or update).
+    sa.Index("uq_inbox_pending_digest", "entity", "digest", unique=True,
+             sqlite_where=sa.text("loaded_at IS NULL"), postgresql_where=sa.text("loaded_at IS NULL")),
+    sa.Index(None, "loaded_at", "entity"),
+)
+
+erasures = sa.Table(
+    "erasures", metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    sa.Column("id_hash", sa.String(64), nullable=False, unique=True),  # sha256 of the customer id
+    sa.Column("erased_at", sa.DateTime, nullable=False),
+    sa.Column("counts", sa.JSON),                                     # rows removed, by place
+)
