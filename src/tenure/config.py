@@ -19,6 +19,7 @@ from tenure.campaigns.definitions import Campaign, default_campaigns
 from tenure.campaigns.settings import MessagingSettings, StoreSettings, SunsetSettings
 from tenure.channels.settings import EmailSettings, SmsSettings, TaskSettings, WebhookSettings
 from tenure.errors import ConfigError
+from tenure.server.settings import ServerSettings
 
 CONFIG_FILE = "tenure.toml"
 ENTITIES = ("customers", "orders", "order_items", "events")
@@ -127,6 +128,7 @@ class Settings(_Section):
     webhook: WebhookSettings = Field(default_factory=WebhookSettings)
     tasks: TaskSettings = Field(default_factory=TaskSettings)
     sunset: SunsetSettings = Field(default_factory=SunsetSettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
     campaigns: dict[str, Campaign] = Field(
         default_factory=default_campaigns,
         description="Campaigns: [campaigns.NAME] with a trigger, steps, conversion window, holdout share, "

@@ -25,6 +25,7 @@ class RunResult:
     clv_note: str | None = None                # why predictions are missing or partial
     models: object | None = None               # tenure.clv.scoring.Models when fitted
     campaigns: object | None = None            # tenure.campaigns.runner.CampaignResult when any is enabled
+    inbox: dict = field(default_factory=dict)  # entity -> what loading the API's inbox did
 
 
 def full_snapshot(tables, as_of: dt.date, settings):

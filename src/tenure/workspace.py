@@ -99,6 +99,12 @@ class Workspace:
         cfg = self.settings
         merged = dict(cfg.ingest.mapping.get(entity, {})) if preset == "generic" else {}
         merged.update(mapping or {})
+        with self.lock():
+            return self._ingest(entity, sources, preset, merged, now, options, date_format,
+                                max_quarantine_share, progress)
+
+    def _ingest(self, entity, sources, preset, merged, now, options, date_format, max_quarantine_share, progress):
+        cfg = self.settings
         con = warehouse.connect(self.warehouse_path)
         try:
             warehouse.create_tables(con)
@@ -112,6 +118,22 @@ class Workspace:
             )
         finally:
             con.close()
+
+    def lock(self, *, wait: float = 3600.0, on_wait=None):
+        """The workspace lock (tenure.locking): one run, ingest or erasure at a time."""
+        from tenure.locking import workspace_lock
+
+        return workspace_lock(self.root, wait=wait, on_wait=on_wait)
+
+    def load_inbox(self, *, now: dt.datetime | None = None) -> dict[str, dict]:
+        """Load the items posted to the ingest API since the last run into the warehouse."""
+        from tenure.campaigns.runner import store_in_use
+        from tenure.ingest import inbox
+
+        if not store_in_use(self):
+            return {}
+        with self.lock():
+            return inbox.drain(self, now=now or self.now())
 
     # -- reading -----------------------------------------------------------------------------
     def counts(self) -> dict[str, int]:
@@ -157,7 +179,11 @@ class Workspace:
         enabled campaigns' entries of that day and (unless `dispatch=False`) send what is due by `now`."""
         from tenure import runs
 
-        return runs.run(self, as_of or self.today(), backend=backend, now=now, dispatch=dispatch)
+        with self.lock():
+            loaded = self.load_inbox(now=now)
+            result = runs.run(self, as_of or self.today(), backend=backend, now=now, dispatch=dispatch)
+        result.inbox = loaded
+        return result
 
     def backfill(self, *, start: dt.date, end: dt.date, every_days: int = 7, backend: str | None = None,
                  progress=None):
@@ -165,14 +191,16 @@ class Workspace:
         from tenure import runs
         from tenure.warehouse.backends import analytics_tables
 
-        tables = analytics_tables(self, backend)
-        results = []
-        for day in runs.dates_between(start, end, every_days):
-            results.append(runs.run(self, day, tables=tables, dispatch=False))
-            if progress:
-                progress(day)
-        if results and results[-1].campaigns is not None:  # once, at the end: old messages expire
-            results[-1].campaigns.dispatched = self.dispatch()
+        with self.lock():
+            self.load_inbox()
+            tables = analytics_tables(self, backend)
+            results = []
+            for day in runs.dates_between(start, end, every_days):
+                results.append(runs.run(self, day, tables=tables, dispatch=False))
+                if progress:
+                    progress(day)
+            if results and results[-1].campaigns is not None:  # once, at the end: old messages expire
+                results[-1].campaigns.dispatched = self.dispatch()
         return results
 
     # -- campaigns ---------------------------------------------------------------------------

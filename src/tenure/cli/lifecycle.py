@@ -45,6 +45,10 @@ def run(as_of: str = typer.Option(None, "--as-of", help="The day to compute (YYY
     ws = Workspace(workspace)
     with console.status("computing the snapshot"):
         result = ws.run(as_of=_date(as_of, "--as-of"), backend=backend, now=_now(now), dispatch=not no_dispatch)
+    for entity, done in result.inbox.items():
+        bad = done["rows"].get("quarantined", 0)
+        console.print(f"Loaded from the ingest API: {done['items']:,} {entity}"
+                      + (f" ([yellow]{bad:,} quarantined[/], see `tenure status`)" if bad else ""))
     if result.cycle_fallback:
         console.print(f"[yellow]note:[/] no customer has bought twice by {result.as_of}: the store cycle "
                       f"is the configured fallback of {result.store_cycle_days:g} days (cycle.fallback_days)")

@@ -18,6 +18,7 @@ from tenure.ingest.readers import ReadOptions
 from tenure.ingest.sql import ident, lit
 from tenure.ingest.summary import IngestSummary
 
+ERASED = "customer erased (privacy request)"
 ENTITY_MODULES = {"orders": orders, "customers": customers, "events": events, "order_items": items}
 
 
@@ -58,6 +59,7 @@ def run(con: duckdb.DuckDBPyConnection, *, entity: str, sources: list[str], pres
         if progress:
             progress(staged.source)
 
+    _reject_erased(con, entity)
     module.classify(con, preset, currency)
     _count(con, summary, module)
     summary.extra = module.extra_counts(con)
@@ -83,6 +85,15 @@ def run(con: duckdb.DuckDBPyConnection, *, entity: str, sources: list[str], pres
     if summary.count("quarantined") or summary.count("adjustment"):
         summary.quarantine_file = _export_quarantine(con, staged_list, summary, quarantine_dir)
     return summary
+
+
+def _reject_erased(con, entity: str) -> None:
+    """Rows of an erased customer are rejected (and their content not kept: see _rejected_sql)."""
+    if entity == "order_items" or not con.execute("SELECT count(*) FROM erased_customers").fetchone()[0]:
+        return
+    con.execute(f"""UPDATE stg SET _reason = {lit(ERASED)}, _detail = NULL
+        WHERE _reason IS NULL AND customer_id IS NOT NULL
+          AND sha256(customer_id) IN (SELECT id_hash FROM erased_customers)""")
 
 
 def _merge(base: ReadOptions, given: ReadOptions) -> ReadOptions:
@@ -126,7 +137,7 @@ def _count(con, summary: IngestSummary, module) -> None:
 def _rejected_sql(staged_list, summary: IngestSummary) -> str:
     parts = [f"""SELECT {lit(summary.run_id)} AS run_id, {lit(summary.entity)} AS entity,
         {lit(s.source)} AS source, f._row AS source_row, f.key, f.reason, f.detail,
-        to_json(r) AS original
+        CASE WHEN f.reason = {lit(ERASED)} THEN NULL ELSE to_json(r) END AS original
         FROM (SELECT * FROM fate WHERE _file = {i} AND fate IN ('quarantined', 'adjustment')) f
         JOIN {ident(s.view)} r ON r._row = f._row""" for i, s in enumerate(staged_list)]
     return " UNION ALL ".join(parts) + " ORDER BY source, source_row"

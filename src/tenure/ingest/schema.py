@@ -79,6 +79,10 @@ BOOKKEEPING_DDL = {
         CREATE TABLE IF NOT EXISTS quarantine (
             run_id VARCHAR, entity VARCHAR, source VARCHAR, source_row BIGINT,
             key VARCHAR, reason VARCHAR, detail VARCHAR, original JSON)""",
+    # Customers erased on request (sha256 of the id, not the id): an ingest rejects their rows,
+    # so a re-delivered export does not bring them back.
+    "erased_customers": """
+        CREATE TABLE IF NOT EXISTS erased_customers (id_hash VARCHAR PRIMARY KEY, erased_at TIMESTAMP)""",
 }
 
 

@@ -182,3 +182,18 @@ def skip_locked(select: sa.Select) -> sa.Select:
     """Rows another dispatcher has locked are skipped on PostgreSQL; SQLite has one writer at a
     time (BEGIN IMMEDIATE), so there is nothing to skip."""
     return select.with_for_update(skip_locked=True)
+
+
+def upsert_consent(conn, *, customer_id: str, channel: str, granted: bool, source: str, recorded_at) -> None:
+    """Set a customer's consent on a channel (one row per customer and channel; the latest wins)."""
+    from tenure.store.tables import consents
+
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    values = {"customer_id": customer_id, "channel": channel, "granted": granted, "source": source,
+              "recorded_at": recorded_at}
+    stmt = insert(consents).values(**values)
+    conn.execute(stmt.on_conflict_do_update(index_elements=["customer_id", "channel"],
+                                            set_={k: stmt.excluded[k] for k in ("granted", "source", "recorded_at")}))

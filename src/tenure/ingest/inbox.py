@@ -1,0 +1,188 @@
+"""Items posted to the ingest API: checked now, stored in the operational store, loaded by a run.
+
+The server never writes the DuckDB warehouse (one writing process at a time): a posted batch is
+checked by the very pipeline that loads files (in a scratch in-memory DuckDB), its good items go
+to the store's `inbox`, and the next `tenure run` loads them with the normal ingest, so every
+rule (re-delivery, conflicts, updates, quarantine with reasons) is the file ingest's.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import tempfile
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from tenure.ingest.pipeline import ERASED
+from tenure.store.tables import erasures, inbox
+
+ENTITIES = {"customers": "customer_id", "orders": "order_id", "events": "event_id"}
+# Loaded in this order so an order's customer exists before its order, like a shop's export.
+DRAIN_ORDER = ("customers", "orders", "events")
+MAX_BATCH = 1000
+
+
+@dataclass
+class BatchResult:
+    batch: str
+    received: int
+    accepted: int = 0          # stored for the next run (new or already waiting)
+    duplicates: int = 0        # identical to an item already waiting: stored once
+    rejected: list[dict] = field(default_factory=list)  # {index, reason, detail}
+
+
+def id_hash(customer_id: str) -> str:
+    return hashlib.sha256(str(customer_id).encode()).hexdigest()
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None, microsecond=0)
+
+
+def _text(value) -> str | None:
+    """A JSON value as the text a CSV export would hold."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, sort_keys=True, separators=(",", ":"))
+    return str(value)
+
+
+def flatten(entity: str, item: dict) -> dict[str, str | None]:
+    """One API item as one row of text columns. A customer's `attributes` become columns of their
+    own (the ingest keeps unmapped columns as attributes); an event's `properties` stay JSON."""
+    row = {k: _text(v) for k, v in item.items() if not (entity == "customers" and k == "attributes")}
+    if entity == "customers" and isinstance(item.get("attributes"), dict):
+        for key, value in item["attributes"].items():
+            row.setdefault(str(key), _text(value))
+    return row
+
+
+def _write_parquet(rows: list[dict[str, str | None]], path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    columns: dict[str, None] = {}
+    for row in rows:
+        columns.update(dict.fromkeys(row))
+    table = pa.table({c: pa.array([r.get(c) for r in rows], type=pa.string()) for c in columns})
+    pq.write_table(table, path)
+
+
+def check(entity: str, items: list[dict], *, now: dt.datetime, timezone: str, currency: str) -> dict[int, tuple[str, str | None]]:
+    """Index -> (reason, detail) of every item the file ingest would quarantine, found by running
+    that ingest on the batch alone in an in-memory DuckDB. Checks against stored data (a conflict
+    with an order already loaded) happen when the run loads the batch."""
+    import duckdb
+
+    from tenure import warehouse
+    from tenure.ingest import pipeline
+    from tenure.ingest.readers import ReadOptions
+
+    if not items:
+        return {}
+    with tempfile.TemporaryDirectory(prefix="tenure-batch-") as tmp:
+        path = Path(tmp) / f"{entity}.parquet"
+        _write_parquet([flatten(entity, item) for item in items], path)
+        con = duckdb.connect()
+        try:
+            warehouse.create_tables(con)
+            pipeline.run(con, entity=entity, sources=[str(path)], preset_name="generic", mapping={},
+                         options=ReadOptions(), now=now, timezone=timezone, currency=currency,
+                         max_quarantine_share=1.0, quarantine_dir=Path(tmp) / "q")
+            rows = con.execute("SELECT _row, reason, detail FROM fate WHERE fate = 'quarantined' "
+                               "ORDER BY _row").fetchall()
+        finally:
+            con.close()
+    return {int(r) - 1: (reason, detail) for r, reason, detail in rows}
+
+
+def erased_ids(store, customer_ids: set[str]) -> set[str]:
+    hashes = {id_hash(c): c for c in customer_ids}
+    if not hashes:
+        return set()
+    with store.connect() as conn:
+        found = conn.execute(sa.select(erasures.c.id_hash).where(erasures.c.id_hash.in_(list(hashes)))).scalars()
+        return {hashes[h] for h in found}
+
+
+def receive(store, entity: str, items: list[dict], *, now: dt.datetime, timezone: str,
+            currency: str) -> BatchResult:
+    """Check a batch and store its good items for the next run; bad ones are reported by index."""
+    result = BatchResult(batch=uuid.uuid4().hex[:16], received=len(items))
+    problems = check(entity, items, now=now, timezone=timezone, currency=currency)
+    erased = erased_ids(store, {str(i["customer_id"]) for i in items if i.get("customer_id") is not None})
+    rows = []
+    received_at = _utcnow()
+    for index, item in enumerate(items):
+        customer = item.get("customer_id")
+        if customer is not None and str(customer) in erased:
+            problems.setdefault(index, (ERASED, None))
+        if index in problems:
+            reason, detail = problems[index]
+            result.rejected.append({"index": index, "reason": reason, "detail": detail})
+            continue
+        payload = json.dumps(item, sort_keys=True, separators=(",", ":"), default=str)
+        key = item.get(ENTITIES[entity])
+        rows.append({"entity": entity, "item_key": None if key is None else str(key)[:200],
+                     "customer_id": None if customer is None else str(customer)[:200],
+                     "digest": hashlib.sha256(f"{entity}\n{payload}".encode()).hexdigest(),
+                     "payload": payload, "batch": result.batch, "received_at": received_at})
+    result.rejected.sort(key=lambda r: r["index"])
+    new = _insert_pending(store, rows)
+    result.accepted = len(rows)
+    result.duplicates = len(rows) - new
+    return result
+
+
+def _insert_pending(store, rows: list[dict]) -> int:
+    """Insert, skipping an item identical to one already waiting (the partial unique index)."""
+    if not rows:
+        return 0
+    with store.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert
+        stmt = insert(inbox).on_conflict_do_nothing(
+            index_elements=["entity", "digest"], index_where=inbox.c.loaded_at.is_(None)).returning(inbox.c.id)
+        return len(conn.execute(stmt, rows).all()) if len(rows) > 1 else len(conn.execute(stmt, rows[0]).all())
+
+
+def pending(store) -> dict[str, int]:
+    """Items waiting for the next run, by entity."""
+    with store.connect() as conn:
+        rows = conn.execute(sa.select(inbox.c.entity, sa.func.count()).where(inbox.c.loaded_at.is_(None))
+                            .group_by(inbox.c.entity)).all()
+    return {entity: int(n) for entity, n in rows}
+
+
+def drain(ws, *, now: dt.datetime | None = None) -> dict[str, dict]:
+    """Load every waiting item into the warehouse with the file ingest, entity by entity; mark
+    them loaded. The caller holds the workspace lock. A crash between the warehouse's commit and
+    the marking loads the items again on the next run: they are then re-deliveries, not doubles."""
+    done: dict[str, dict] = {}
+    for entity in DRAIN_ORDER:
+        with ws.store.connect() as conn:
+            waiting = conn.execute(sa.select(inbox.c.id, inbox.c.payload).where(
+                inbox.c.loaded_at.is_(None), inbox.c.entity == entity).order_by(inbox.c.id)).all()
+        if not waiting:
+            continue
+        with tempfile.TemporaryDirectory(prefix="tenure-inbox-") as tmp:
+            path = Path(tmp) / f"api-{entity}.parquet"
+            _write_parquet([flatten(entity, json.loads(p)) for _, p in waiting], path)
+            summary = ws.ingest(entity, [path], now=now, max_quarantine_share=1.0)
+        ids = [i for i, _ in waiting]
+        with ws.store.begin() as conn:
+            for start in range(0, len(ids), 10_000):
+                conn.execute(inbox.update().where(inbox.c.id.in_(ids[start:start + 10_000]))
+                             .values(loaded_at=_utcnow(), ingest_run=summary.run_id))
+        done[entity] = {"items": len(ids), "run_id": summary.run_id, **summary.as_dict()}
+    return done
