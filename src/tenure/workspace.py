@@ -133,7 +133,11 @@ class Workspace:
         if not store_in_use(self):
             return {}
         with self.lock():
-            return inbox.drain(self, now=now or self.now())
+            done = inbox.drain(self, now=now or self.now())
+            tracked = inbox.load_tracking(self, now=now or self.now())
+        if tracked:
+            done["tracking"] = tracked
+        return done
 
     # -- reading -----------------------------------------------------------------------------
     def counts(self) -> dict[str, int]:

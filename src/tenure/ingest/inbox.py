@@ -186,3 +186,44 @@ def drain(ws, *, now: dt.datetime | None = None) -> dict[str, dict]:
                              .values(loaded_at=_utcnow(), ingest_run=summary.run_id))
         done[entity] = {"items": len(ids), "run_id": summary.run_id, **summary.as_dict()}
     return done
+
+
+TRACKED_TYPES = {"open": "email_open", "click": "email_click", "unsubscribe": "unsubscribe"}
+TRACKING_PREFIX = "trk-"
+
+
+def tracking_watermark(ws) -> int:
+    """The highest tracking event already in the warehouse's events (its id is in the event id)."""
+    from tenure import warehouse
+
+    con = warehouse.connect(ws.warehouse_path, read_only=True)
+    try:
+        found = con.execute("SELECT max(CAST(substr(event_id, 5) AS BIGINT)) FROM events "
+                            "WHERE starts_with(event_id, ?)", [TRACKING_PREFIX]).fetchone()[0]
+    finally:
+        con.close()
+    return int(found or 0)
+
+
+def load_tracking(ws, *, now: dt.datetime | None = None, limit: int = 500_000) -> dict | None:
+    """Copy opens, clicks and unsubscribes recorded by the tracking links into the warehouse's
+    events (email_open, email_click, unsubscribe), so engagement features and the sunset policy
+    see them. The watermark is the warehouse itself (event ids `trk-<id>`): a crash between the
+    two stores copies nothing twice. The caller holds the workspace lock."""
+    from tenure.store.tables import tracking_events as t
+
+    after = tracking_watermark(ws)
+    with ws.store.connect() as conn:
+        rows = conn.execute(sa.select(t.c.id, t.c.outbox_key, t.c.customer_id, t.c.type, t.c.occurred_at, t.c.url)
+                            .where(t.c.id > after).order_by(t.c.id).limit(limit)).all()
+    if not rows:
+        return None
+    items = [{"event_id": f"{TRACKING_PREFIX}{r.id}", "customer_id": r.customer_id,
+              "occurred_at": r.occurred_at.isoformat() + "+00:00",  # the store keeps UTC
+              "type": TRACKED_TYPES.get(r.type, r.type),
+              "properties": {"message": r.outbox_key, **({"url": r.url} if r.url else {})}} for r in rows]
+    with tempfile.TemporaryDirectory(prefix="tenure-tracking-") as tmp:
+        path = Path(tmp) / "tracking-events.parquet"
+        _write_parquet([flatten("events", item) for item in items], path)
+        summary = ws.ingest("events", [path], now=now, max_quarantine_share=1.0)
+    return {"items": len(items), "run_id": summary.run_id, **summary.as_dict()}
