@@ -58,6 +58,9 @@ def ingest(
 ) -> None:
     """Load rows into the warehouse: idempotent, all or nothing, every row accounted for."""
     ws = Workspace(workspace)
+    from tenure.cli.lifecycle import _say_if_waiting
+
+    _say_if_waiting(ws)
     options = ReadOptions(delimiter=delimiter.encode().decode("unicode_escape") if delimiter else None,
                           encoding=encoding, sheet=sheet, table=table, query=query)
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),

@@ -43,6 +43,7 @@ def run(as_of: str = typer.Option(None, "--as-of", help="The day to compute (YYY
     """Compute and store the snapshot of a day and the transitions since the previous one; enroll
     the enabled campaigns' entries and send the messages that are due."""
     ws = Workspace(workspace)
+    _say_if_waiting(ws)
     with console.status("computing the snapshot"):
         result = ws.run(as_of=_date(as_of, "--as-of"), backend=backend, now=_now(now), dispatch=not no_dispatch)
     for entity, done in result.inbox.items():
@@ -66,6 +67,13 @@ def run(as_of: str = typer.Option(None, "--as-of", help="The day to compute (YYY
         sent = ", ".join(f"{k} {v:,}" for k, v in sorted(c.dispatched.items()) if v) or "nothing was due"
         console.print(f"Campaigns: entered {entered}; {c.messages:,} messages scheduled, {c.skipped:,} skipped "
                       f"(converted or left); dispatch: {sent}", soft_wrap=True)
+
+
+def _say_if_waiting(ws) -> None:
+    from tenure.locking import is_held
+
+    if is_held(ws.root):
+        console.print("waiting for another run, ingest or erasure in this workspace to finish ...")
 
 
 def _now(text: str | None) -> dt.datetime | None:
@@ -94,6 +102,7 @@ def backfill(start: str = typer.Option(..., "--from", help="First day (YYYY-MM-D
     from tenure.runs import dates_between, parse_every
 
     ws = Workspace(workspace)
+    _say_if_waiting(ws)
     days = dates_between(_date(start, "--from"), _date(end, "--to"), parse_every(every))
     with Progress(TextColumn("snapshots"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console, transient=True) as bar:

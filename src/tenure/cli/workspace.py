@@ -48,3 +48,12 @@ def status(workspace: Path = WorkspaceOpt) -> None:
         runs.add_row(run["run_id"], run["entity"], run["preset"], run["status"], f"{counts.get('read', 0):,}",
                      f"{rows.get('loaded', 0):,}", f"{rows.get('quarantined', 0):,}")
     console.print(runs)
+    from tenure.campaigns.runner import store_in_use
+
+    if store_in_use(ws):
+        from tenure.ingest.inbox import pending
+
+        waiting = pending(ws.store)
+        if waiting:
+            shown = ", ".join(f"{n:,} {entity}" for entity, n in sorted(waiting.items()))
+            console.print(f"Posted to the ingest API, waiting for the next run: {shown}")
