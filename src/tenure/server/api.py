@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import re
 import threading
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from tenure.ingest.inbox import MAX_BATCH
 from tenure.server import reads
@@ -50,7 +51,20 @@ class CustomerIn(BaseModel):
     consent_sms: bool | str | None = None
     acquisition_channel: str | None = None
     timezone: str | None = Field(None, description="IANA time zone of the customer.")
-    attributes: dict[str, Scalar] | None = Field(None, description="Anything else, kept as the customer's attributes.")
+    attributes: dict[str, Scalar] | None = Field(
+        None, description="Anything else, kept as the customer's attributes. Names starting with `_` "
+        "and `file_row_number` are reserved for the ingest's own columns.")
+
+    @field_validator("attributes")
+    @classmethod
+    def _attribute_names(cls, value: dict | None) -> dict | None:
+        # The ingest reads a batch as a Parquet file: a column `_row` would replace its row numbers
+        # (rows lost without a word), `file_row_number` makes the file unreadable, and other `_`
+        # columns are dropped as internal. Refused here, with the name, rather than lost there.
+        for name in value or {}:
+            if name.startswith("_") or name.lower() == "file_row_number":
+                raise ValueError(f"attribute name {name!r} is reserved (a leading _ or file_row_number): rename it")
+        return value
 
 
 class OrderIn(BaseModel):
@@ -117,19 +131,19 @@ _INGEST_DOC = (f"Up to {MAX_BATCH} items. Each is checked by the file ingest's r
                "(an identical order is a re-delivery).")
 
 
-@router.post("/customers", response_model=BatchOut, tags=["ingest"], responses=errors(),
+@router.post("/customers", response_model=BatchOut, tags=["ingest"], responses=errors(400),
              summary="Post customers", description=_INGEST_DOC)
 def post_customers(batch: CustomersBatch, request: Request, _key: dict = Depends(require("write"))) -> BatchOut:
     return _receive(request, "customers", batch)
 
 
-@router.post("/orders", response_model=BatchOut, tags=["ingest"], responses=errors(),
+@router.post("/orders", response_model=BatchOut, tags=["ingest"], responses=errors(400),
              summary="Post orders", description=_INGEST_DOC)
 def post_orders(batch: OrdersBatch, request: Request, _key: dict = Depends(require("write"))) -> BatchOut:
     return _receive(request, "orders", batch)
 
 
-@router.post("/events", response_model=BatchOut, tags=["ingest"], responses=errors(),
+@router.post("/events", response_model=BatchOut, tags=["ingest"], responses=errors(400),
              summary="Post engagement events", description=_INGEST_DOC)
 def post_events(batch: EventsBatch, request: Request, _key: dict = Depends(require("write"))) -> BatchOut:
     return _receive(request, "events", batch)
@@ -219,9 +233,11 @@ def get_members(request: Request, segmentation: str = Path(..., max_length=200),
         import pandas as pd
 
         buf = io.StringIO()
-        pd.DataFrame(found["customers"], columns=[c for c in reads.MEMBER_COLUMNS]).dropna(axis=1, how="all") \
-            .to_csv(buf, index=False)
-        name = f"{segmentation}-{label}-{found['as_of']}.csv".replace("/", "_").replace('"', "")
+        # The snapshot's member columns, whatever the rows: an empty label still has its header.
+        pd.DataFrame(found["customers"], columns=found["columns"]).to_csv(buf, index=False)
+        # Header values are Latin-1 without control characters: a label like "é" or one with a
+        # NUL made the server drop the connection. The file name keeps only safe characters.
+        name = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{segmentation}-{label}-{found['as_of']}") + ".csv"
         return Response(buf.getvalue(), media_type="text/csv",
                         headers={"Content-Disposition": f'attachment; filename="{name}"'})
     size = page_size or request.app.state.ws.settings.server.page_size
@@ -315,11 +331,18 @@ class Run(BaseModel):
     kind: str = Field(..., description="pipeline (the daily run), run (campaign enrolment), dispatch.")
     as_of: dt.date | None
     worker: str
-    started_at: dt.datetime
-    finished_at: dt.datetime | None
+    started_at: dt.datetime = Field(..., description="UTC.")
+    finished_at: dt.datetime | None = Field(..., description="UTC; null while running.")
     status: str = Field(..., description="running, ok or failed.")
     counts: dict[str, Any] | None
     error: str | None
+
+    @field_validator("started_at", "finished_at")
+    @classmethod
+    def _utc(cls, value: dt.datetime | None) -> dt.datetime | None:
+        # The run log stores UTC without a zone; a date-time without one is not RFC 3339 (the
+        # schema's format) and reads as local time. Sent with its zone: ...Z.
+        return value.replace(tzinfo=dt.timezone.utc) if value is not None and value.tzinfo is None else value
 
 
 @router.get("/runs", response_model=list[Run], tags=["operations"], responses=errors(),
@@ -339,28 +362,40 @@ def post_run(request: Request, _key: dict = Depends(require("write"))) -> Starte
     """Load the ingest API's items, compute today's snapshot, enroll campaigns, dispatch. Answers at
     once with the run's id; follow it in GET /v1/runs."""
     from tenure.campaigns.dispatcher import worker_id
-    from tenure.locking import is_held
+    from tenure.errors import WorkspaceError
     from tenure.server.schedule import daily
     from tenure.store import runlog
+    from tenure.workspace import Workspace
 
     state = request.app.state
-    if is_held(state.ws.root):
-        raise HTTPException(409, "a run, ingest or erasure is in progress: see GET /v1/runs and try later")
-    ws = reads.workspace(state)
-    run_id = runlog.start(state.store, kind="pipeline", as_of=ws.today(), worker=worker_id())
+    started: dict = {}
+    ready = threading.Event()
 
     def work():
-        from tenure.workspace import Workspace
-
         mine = Workspace(state.ws.root)
         mine._store = state.store
         try:
-            daily(mine, trigger="api", run_id=run_id)
-        except Exception:  # recorded as failed in the run log
-            pass
+            # The run's thread takes the workspace lock before the answer goes: a second request
+            # meets it held (409). Checking the lock here and taking it later in the thread let
+            # two requests in quick succession both start a run.
+            with mine.lock(wait=0):
+                started["run_id"] = runlog.start(state.store, kind="pipeline", as_of=mine.today(), worker=worker_id())
+                ready.set()
+                daily(mine, trigger="api", run_id=started["run_id"])  # the lock is re-entrant
+        except BaseException as exc:  # after the start: recorded as failed in the run log
+            if "run_id" not in started:
+                started["error"] = exc
+        finally:
+            ready.set()
 
-    threading.Thread(target=work, name=f"tenure-run-{run_id}", daemon=True).start()
-    return Started(run_id=run_id)
+    threading.Thread(target=work, name="tenure-run", daemon=True).start()
+    ready.wait()
+    if "run_id" not in started:
+        exc = started["error"]
+        if isinstance(exc, WorkspaceError) and "busy" in exc.message:
+            raise HTTPException(409, "a run, ingest or erasure is in progress: see GET /v1/runs and try later")
+        raise exc
+    return Started(run_id=started["run_id"])
 
 
 # -- privacy --------------------------------------------------------------------------------------

@@ -49,7 +49,9 @@ def records(frame: pd.DataFrame) -> list[dict]:
     for row in frame.to_dict("records"):
         clean = {}
         for k, v in row.items():
-            if isinstance(v, pd.Timestamp):
+            if v is pd.NaT or v is pd.NA:  # a missing date or nullable number: null, not "NaT"
+                v = None
+            elif isinstance(v, pd.Timestamp):
                 v = v.date() if v == v.normalize() else v.to_pydatetime()
             v = _jsonable(v)
             if isinstance(v, float) and (math.isnan(v) or math.isinf(v)):
@@ -60,8 +62,14 @@ def records(frame: pd.DataFrame) -> list[dict]:
 
 
 def default_day(ws, as_of: dt.date | None) -> dt.date:
-    """`as_of`, else the latest snapshot's day (what the shop last computed), else today."""
+    """`as_of`, else the latest snapshot's day (what the shop last computed), else today. A day
+    after today is an error: it says nothing more than today, and analyses that span every month
+    up to it (cohorts) grew without bound (year 6648 took a minute; 9999-12-31 overflowed)."""
     if as_of is not None:
+        today = ws.today()
+        if as_of > today:
+            raise TenureError(f"as_of {as_of.isoformat()} is after today ({today.isoformat()})",
+                              fix="pick a day up to today, or leave as_of out for the latest snapshot's day")
         return as_of
     dates = ws.history.dates()
     return dates[-1] if dates else ws.today()
@@ -88,7 +96,7 @@ def segments(ws, by: str, as_of: dt.date | None) -> dict:
 
 def members(ws, segmentation: str, label: str, *, as_of: dt.date | None, page: int, page_size: int | None) -> dict:
     """A page (1-based) of the customers with `label`, biggest spenders first; all of them when
-    page_size is None."""
+    page_size is None. `columns`: the member columns this snapshot has (a CSV's header)."""
     import ibis
 
     from tenure.analytics.transitions import as_label
@@ -104,7 +112,7 @@ def members(ws, segmentation: str, label: str, *, as_of: dt.date | None, page: i
     if page_size is not None:
         q = q.limit(page_size, offset=(page - 1) * page_size)
     return {"segmentation": segmentation, "label": label, "as_of": day, "page": page,
-            "page_size": page_size, "total": total, "customers": records(q.execute())}
+            "page_size": page_size, "total": total, "customers": records(q.execute()), "columns": cols}
 
 
 def latest_two(ws) -> tuple[dt.date, dt.date]:
