@@ -107,3 +107,11 @@ def test_every_item_is_accepted_or_rejected_once_and_what_is_accepted_loads(tmp_
     # Accepted items pass the batch's checks, so only stored-data conflicts (none here: the
     # warehouse was empty) or repeats inside the batch may be set aside at load.
     assert set(loaded["reasons"]) <= {"conflicts with an earlier row of this ingest"}
+
+
+def test_two_updates_of_a_customer_posted_before_a_run_both_apply_in_order(ws):
+    receive(ws, "customers", [{"customer_id": "c1", "email": "first@example.com", "phone": "+1 555"}])
+    receive(ws, "customers", [{"customer_id": "c1", "email": "second@example.com"}])
+    loaded = ws.load_inbox(now=NOW)["customers"]
+    assert loaded["items"] == 2 and len(loaded["runs"]) == 2 and loaded["reasons"] == {}
+    assert count(ws, "SELECT email || ' ' || phone FROM customers WHERE customer_id = 'c1'") == "second@example.com +1 555"

@@ -156,6 +156,31 @@ def _insert_pending(store, rows: list[dict]) -> int:
         return len(conn.execute(stmt, rows).all()) if len(rows) > 1 else len(conn.execute(stmt, rows[0]).all())
 
 
+def _generations(waiting) -> list[list]:
+    """Split waiting items so no id repeats within a load, keeping their order: two updates of
+    one customer posted before a run load one after the other (the later wins field by field,
+    as two exports would), instead of the second being a conflict within one ingest."""
+    seen: dict[str, int] = {}
+    generations: list[list] = []
+    for row in waiting:
+        g = 0 if row.item_key is None else seen.get(row.item_key, -1) + 1
+        if row.item_key is not None:
+            seen[row.item_key] = g
+        while len(generations) <= g:
+            generations.append([])
+        generations[g].append(row)
+    return generations
+
+
+def _add(total: dict, items: int, summary) -> None:
+    total["items"] += items
+    total["runs"].append(summary.run_id)
+    total["read"] += summary.read
+    for part in ("rows", "units", "reasons", "extra"):
+        for key, n in getattr(summary, part).items():
+            total[part][key] = total[part].get(key, 0) + n
+
+
 def pending(store) -> dict[str, int]:
     """Items waiting for the next run, by entity."""
     with store.connect() as conn:
@@ -171,20 +196,23 @@ def drain(ws, *, now: dt.datetime | None = None) -> dict[str, dict]:
     done: dict[str, dict] = {}
     for entity in DRAIN_ORDER:
         with ws.store.connect() as conn:
-            waiting = conn.execute(sa.select(inbox.c.id, inbox.c.payload).where(
+            waiting = conn.execute(sa.select(inbox.c.id, inbox.c.item_key, inbox.c.payload).where(
                 inbox.c.loaded_at.is_(None), inbox.c.entity == entity).order_by(inbox.c.id)).all()
         if not waiting:
             continue
-        with tempfile.TemporaryDirectory(prefix="tenure-inbox-") as tmp:
-            path = Path(tmp) / f"api-{entity}.parquet"
-            _write_parquet([flatten(entity, json.loads(p)) for _, p in waiting], path)
-            summary = ws.ingest(entity, [path], now=now, max_quarantine_share=1.0)
-        ids = [i for i, _ in waiting]
-        with ws.store.begin() as conn:
-            for start in range(0, len(ids), 10_000):
-                conn.execute(inbox.update().where(inbox.c.id.in_(ids[start:start + 10_000]))
-                             .values(loaded_at=_utcnow(), ingest_run=summary.run_id))
-        done[entity] = {"items": len(ids), "run_id": summary.run_id, **summary.as_dict()}
+        total: dict = {"items": 0, "runs": [], "read": 0, "rows": {}, "units": {}, "reasons": {}, "extra": {}}
+        for generation in _generations(waiting):
+            with tempfile.TemporaryDirectory(prefix="tenure-inbox-") as tmp:
+                path = Path(tmp) / f"api-{entity}.parquet"
+                _write_parquet([flatten(entity, json.loads(row.payload)) for row in generation], path)
+                summary = ws.ingest(entity, [path], now=now, max_quarantine_share=1.0)
+            ids = [row.id for row in generation]
+            with ws.store.begin() as conn:
+                for start in range(0, len(ids), 10_000):
+                    conn.execute(inbox.update().where(inbox.c.id.in_(ids[start:start + 10_000]))
+                                 .values(loaded_at=_utcnow(), ingest_run=summary.run_id))
+            _add(total, len(ids), summary)
+        done[entity] = total
     return done
 
 
