@@ -31,11 +31,13 @@ def serve(host: str = typer.Option(None, "--host", help="Address to listen on (d
           port: int = typer.Option(None, "--port", help="Port to listen on (default server.port)."),
           schedule: str = typer.Option(None, "--schedule", help="Cron expression of the daily pipeline in the "
                                        "workspace zone, e.g. \"0 6 * * *\" (default server.schedule; \"\" for none)."),
+          workers: int = typer.Option(1, "--workers", min=1, max=64, help="Worker processes answering requests "
+                                      "(default 1); with more, the schedule runs in this supervising process."),
           workspace: Path = WS) -> None:
     """Run the API, tracking links, dashboard and schedule (FastAPI under uvicorn) until stopped."""
     import uvicorn
 
-    from tenure.server.app import create_app
+    from tenure.server.app import check_secret, create_app
     from tenure.server.schedule import parse_cron
 
     ws = Workspace(workspace)
@@ -44,14 +46,35 @@ def serve(host: str = typer.Option(None, "--host", help="Address to listen on (d
             parse_cron(schedule)
         except ValueError as exc:
             raise TenureError(f"--schedule: {exc}")
-    app = create_app(ws, schedule=schedule)
+    app = create_app(ws, schedule=schedule) if workers == 1 else None
     cfg = ws.settings.server
     host, port = host or cfg.host, port or cfg.port
     expr = cfg.schedule if schedule is None else schedule
-    console.print(f"Serving {ws.root} on http://{host}:{port} (API docs at /docs, dashboard at /); "
-                  f"schedule: {expr or 'none'}")
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, proxy_headers=True,
-                server_header=False)
+    options = dict(host=host, port=port, log_level="warning", access_log=False, proxy_headers=True,
+                   server_header=False)
+    if workers == 1:
+        console.print(f"Serving {ws.root} on http://{host}:{port} (API docs at /docs, dashboard at /); "
+                      f"schedule: {expr or 'none'}")
+        uvicorn.run(app, **options)
+        return
+    # Each worker builds its own app (tenure.server.factory.from_env) from the environment; the
+    # schedule runs here, once, and the workers' dashboards only show it.
+    from tenure.server import factory
+    from tenure.server.schedule import Scheduler
+
+    check_secret(ws)
+    scheduler = Scheduler(ws, expr) if expr else None
+    os.environ[factory.WORKSPACE_ENV] = str(ws.root)
+    os.environ[factory.SCHEDULE_ENV] = expr or ""
+    console.print(f"Serving {ws.root} on http://{host}:{port} with {workers} worker processes (API docs at /docs, "
+                  f"dashboard at /); schedule: {expr or 'none'}")
+    if scheduler:
+        scheduler.start()
+    try:
+        uvicorn.run("tenure.server.factory:from_env", factory=True, workers=workers, **options)
+    finally:
+        if scheduler:
+            scheduler.stop(timeout=5)
 
 
 @keys_app.command("create")
