@@ -4,35 +4,42 @@ The script builds a generated shop (--customers, like `make demo`: history to 20
 snapshots on 2025-12-01 and 2025-12-31) in a temporary folder, or uses the workspace named by
 --workspace; makes a read API key; signs --tokens distinct open and click tokens with the
 workspace secret (real customer ids, outbox keys `bench-...` that no message has); starts
-`tenure serve` (a subprocess on a free port of 127.0.0.1, no schedule); and loads each endpoint
-for --warmup seconds (not reported) and then --seconds seconds over --connections keep-alive
-connections, rotating among the tokens and among --tokens customer ids:
+`tenure serve` (a subprocess on a free port of 127.0.0.1, no schedule, --workers N); and loads
+each endpoint for --warmup seconds (not reported), then --seconds seconds, rotating among the
+tokens and among the customer ids:
 
-  GET /t/o/{token}             the open pixel (target: 2,000 req/s with p99 under 50 ms on 2 cores)
-  GET /t/c/{token}             a tracked click (302 to the signed URL)
-  GET /v1/customers/{id}       a profile, with `Authorization: Bearer <read key>`
+  GET /t/o/{token}             the open pixel, as fast as it answers over --connections
+  GET /t/o/{token} @2k/s       the open pixel at a fixed 2,000 requests a second (the target:
+                               2,000 req/s with p99 under 50 ms on 2 cores)
+  GET /t/c/{token}             a tracked click (302 to the signed URL), as fast as it answers
+  GET /v1/customers/{id}       a profile with `Authorization: Bearer <read key>`, over
+                               --connections and over one connection
 
-The load generator is `wrk` (with a Lua script that rotates the paths and counts what it sent
-and what was answered) when it is on PATH, otherwise a bounded asyncio client on raw
-keep-alive connections in this process (--load python forces it). Both run on the same
-machine as the server: on a 2-core machine the load generator takes CPU from the server, and
-the output says how much each used.
+"As fast as it answers" is a closed loop: each connection sends its next request when the
+last is answered. It is run by `wrk` when it is on PATH (a Lua script rotates the paths and
+counts what was sent and answered; --latency), otherwise (or with --load python) by the
+script's asyncio client on raw keep-alive connections. The fixed rate is an open loop that wrk
+cannot do: the script's client sends request i at start + i / rate over up to --connections
+connections and counts its latency from that moment, so a stalled server shows. Both load
+generators run on the server's machine: on 2 cores they take CPU from the server, and the
+output says how much each used and what other processes used meanwhile.
 
-After the runs the server is stopped gracefully (SIGINT: the tracking writer flushes its queue)
+After the runs the server is stopped gracefully (SIGINT: the tracking writer writes its queue)
 and the open and click events in the store are counted against the answered requests: every
-answered pixel must have its event. wrk stops with up to one request per connection in flight,
-which the server may or may not have recorded; the Python client waits for its answers, so
+answered pixel and click must have its event. wrk stops with up to one request per connection
+in flight, which the server may have recorded; the Python client waits for its answers, so
 there the counts must be equal.
 
     .venv/bin/python benchmarks/server.py                         # 20,000 customers, 10 s per endpoint, 50 connections
-    .venv/bin/python benchmarks/server.py --seconds 5 --connections 20
+    .venv/bin/python benchmarks/server.py --workers 2             # tenure serve --workers 2
+    .venv/bin/python benchmarks/server.py --seconds 5 --connections 20 --only open --only open-rate
     .venv/bin/python benchmarks/server.py --workspace demo-shop   # an existing workspace (its events are removed after)
-    .venv/bin/python benchmarks/server.py --load python --workers 2
+    .venv/bin/python benchmarks/server.py --load python           # without wrk
 
-Bounded: about 70 s at the defaults (shop 10 s, 3 x (2 + 10) s of load, starts and stops).
-Prints figures; asserts nothing; writes only in its temporary folder (or, with --workspace, a
-read key that is revoked and `bench-` tracking events that are deleted at the end). Results
-and the machine are in docs/benchmarks-server.md.
+Bounded: about 90 s at the defaults (the shop 5-10 s, 5 x (2 + 10) s of load, starts and
+stops); every request has a 10 s timeout. Prints figures; asserts nothing; writes only in its
+temporary folder (or, with --workspace, a read key that is revoked and `bench-` tracking events
+that are deleted at the end). Results and the machine are in docs/benchmarks-server.md.
 """
 
 from __future__ import annotations
@@ -275,6 +282,39 @@ def run_wrk(url: str, paths_file: Path, lua: Path, seconds: float, connections: 
             "client_cpu": (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)}
 
 
+async def _answer(reader) -> tuple[int, bool]:
+    """Read one HTTP/1.1 response: (status, whether the connection stays open)."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split(" ", 2)[1])
+    headers = {}
+    for line in lines[1:]:
+        if ":" in line:
+            k, v = line.split(":", 1)
+            headers[k.strip().lower()] = v.strip()
+    if headers.get("transfer-encoding", "").lower() == "chunked":
+        while True:
+            size = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
+            await reader.readexactly(size + 2)
+            if size == 0:
+                break
+    elif "content-length" in headers:
+        await reader.readexactly(int(headers["content-length"]))
+    return status, headers.get("connection", "").lower() != "close"
+
+
+def _summary(latencies: list[float], counts: dict, wall: float) -> dict:
+    latencies.sort()
+
+    def pct(q: float) -> float:
+        return latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000 if latencies else float("nan")
+
+    return {"requests": counts["answered"], "ok": counts["ok"], "sent": counts["sent"], "wall": wall,
+            "rps": counts["answered"] / wall, "p50_ms": pct(0.50), "p90_ms": pct(0.90), "p99_ms": pct(0.99),
+            "max_ms": latencies[-1] * 1000 if latencies else float("nan"),
+            "errors": counts["answered"] - counts["ok"] + counts["io_errors"]}
+
+
 async def _python_load(host: str, port: int, paths: list[str], seconds: float, connections: int,
                        key: str | None, timeout: float = 10.0) -> dict:
     """`connections` keep-alive HTTP/1.1 connections, each sending its next request when the last
@@ -284,25 +324,6 @@ async def _python_load(host: str, port: int, paths: list[str], seconds: float, c
     latencies: list[float] = []
     counts = {"sent": 0, "answered": 0, "ok": 0, "io_errors": 0}
     deadline = loop.time() + seconds
-
-    async def answer(reader) -> tuple[int, bool]:
-        head = await reader.readuntil(b"\r\n\r\n")
-        lines = head.decode("latin-1").split("\r\n")
-        status = int(lines[0].split(" ", 2)[1])
-        headers = {}
-        for line in lines[1:]:
-            if ":" in line:
-                k, v = line.split(":", 1)
-                headers[k.strip().lower()] = v.strip()
-        if headers.get("transfer-encoding", "").lower() == "chunked":
-            while True:
-                size = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
-                await reader.readexactly(size + 2)
-                if size == 0:
-                    break
-        elif "content-length" in headers:
-            await reader.readexactly(int(headers["content-length"]))
-        return status, headers.get("connection", "").lower() != "close"
 
     async def worker(i: int) -> None:
         j = i * 7919
@@ -317,7 +338,7 @@ async def _python_load(host: str, port: int, paths: list[str], seconds: float, c
                 start = time.perf_counter()
                 counts["sent"] += 1
                 writer.write(request)
-                status, keep = await asyncio.wait_for(answer(reader), timeout)
+                status, keep = await asyncio.wait_for(_answer(reader), timeout)
                 latencies.append(time.perf_counter() - start)
                 counts["answered"] += 1
                 counts["ok"] += 200 <= status < 400
@@ -334,19 +355,61 @@ async def _python_load(host: str, port: int, paths: list[str], seconds: float, c
 
     start = time.perf_counter()
     await asyncio.wait_for(asyncio.gather(*(worker(i) for i in range(connections))), seconds + timeout + 10)
-    wall = time.perf_counter() - start
-    latencies.sort()
-
-    def pct(q: float) -> float:
-        return latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000 if latencies else float("nan")
-
-    return {"requests": counts["answered"], "ok": counts["ok"], "sent": counts["sent"], "wall": wall,
-            "rps": counts["answered"] / wall, "p50_ms": pct(0.50), "p90_ms": pct(0.90), "p99_ms": pct(0.99),
-            "max_ms": latencies[-1] * 1000 if latencies else float("nan"),
-            "errors": counts["answered"] - counts["ok"] + counts["io_errors"]}
+    return _summary(latencies, counts, time.perf_counter() - start)
 
 
-def run_python(url: str, paths: list[str], seconds: float, connections: int, key: str | None) -> dict:
+async def _python_rate(host: str, port: int, paths: list[str], seconds: float, rate: float, connections: int,
+                       key: str | None, timeout: float = 10.0) -> dict:
+    """An open loop: request i is due at start + i / rate whatever the answers so far. Each of
+    `connections` keep-alive connections takes the next request number, waits for its time if
+    it is early, sends it and reads the answer; latency counts from when the request was due,
+    so a stalled server is not hidden by requests that were not sent meanwhile."""
+    auth = f"Authorization: Bearer {key}\r\n" if key else ""
+    latencies: list[float] = []
+    counts = {"sent": 0, "answered": 0, "ok": 0, "io_errors": 0}
+    total = int(rate * seconds)
+    taken = 0
+    start = time.perf_counter() + 0.05
+
+    async def worker() -> None:
+        nonlocal taken
+        reader = writer = None
+        while taken < total:
+            i = taken
+            taken += 1
+            due = start + i / rate
+            early = due - time.perf_counter()
+            if early > 0:
+                await asyncio.sleep(early)
+            try:
+                async with asyncio.timeout(max(0.1, due + timeout - time.perf_counter())):
+                    if writer is None:
+                        reader, writer = await asyncio.open_connection(host, port)
+                    counts["sent"] += 1
+                    writer.write(f"GET {paths[i % len(paths)]} HTTP/1.1\r\nHost: {host}:{port}\r\n{auth}\r\n".encode())
+                    status, keep = await _answer(reader)
+                latencies.append(time.perf_counter() - due)
+                counts["answered"] += 1
+                counts["ok"] += 200 <= status < 400
+                if not keep:
+                    writer.close()
+                    writer = None
+            except (OSError, TimeoutError, asyncio.IncompleteReadError, ValueError, IndexError):
+                counts["io_errors"] += 1
+                if writer is not None:
+                    writer.close()
+                writer = None
+        if writer is not None:
+            writer.close()
+
+    await asyncio.wait_for(asyncio.gather(*(worker() for _ in range(connections))), seconds + timeout + 10)
+    out = _summary(latencies, counts, time.perf_counter() - start)
+    out["offered"], out["rps"] = total, counts["answered"] / seconds  # answered per second of the offered window
+    return out
+
+
+def run_python(url: str, paths: list[str], seconds: float, connections: int, key: str | None,
+               rate: float | None = None) -> dict:
     try:
         import uvloop
 
@@ -355,41 +418,51 @@ def run_python(url: str, paths: list[str], seconds: float, connections: int, key
         runner = asyncio.run
     host, port = url.removeprefix("http://").split(":")
     before = resource.getrusage(resource.RUSAGE_SELF)
-    out = runner(_python_load(host, int(port), paths, seconds, connections, key))
+    if rate:
+        out = runner(_python_rate(host, int(port), paths, seconds, rate, connections, key))
+    else:
+        out = runner(_python_load(host, int(port), paths, seconds, connections, key))
     after = resource.getrusage(resource.RUSAGE_SELF)
     out["client_cpu"] = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
     return out
 
 
 # -- measuring ---------------------------------------------------------------------------------
-# (name, label, which paths, with the API key, connections: None = --connections)
-ENDPOINTS = [("open", "GET /t/o/{token}", "open", False, None),
-             ("click", "GET /t/c/{token}", "click", False, None),
-             ("customer", "GET /v1/customers/{id}", "customer", True, None),
-             ("customer-1", "GET /v1/customers/{id}", "customer", True, 1)]
+# (name, label, which paths, with the API key, connections: None = --connections, fixed rate:
+# None = as fast as answered, "target" = TARGET_RPS offered by the open-loop Python client)
+ENDPOINTS = [("open", "GET /t/o/{token}", "open", False, None, None),
+             ("open-rate", "GET /t/o/{token}", "open", False, None, "target"),
+             ("click", "GET /t/c/{token}", "click", False, None, None),
+             ("customer", "GET /v1/customers/{id}", "customer", True, None, None),
+             ("customer-1", "GET /v1/customers/{id}", "customer", True, 1, None)]
 
 
-def machine_busy() -> float:
-    """CPU seconds the whole machine has spent busy (all processes, from /proc/stat)."""
+def machine_cpu() -> tuple[float, float]:
+    """CPU seconds the whole machine has spent busy (every process, from /proc/stat), and those
+    the hypervisor took from this virtual machine (steal)."""
     fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)   # idle + iowait
-    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+    fields += [0] * (8 - len(fields))
+    busy = fields[0] + fields[1] + fields[2] + fields[5] + fields[6]   # user nice system irq softirq
+    return busy / os.sysconf("SC_CLK_TCK"), fields[7] / os.sysconf("SC_CLK_TCK")
 
 
 def measure(server: Server, load: str, which: str, paths: list[str], key: str | None, connections: int, args,
-            tmp: Path) -> dict:
+            tmp: Path, rate: float | None = None) -> dict:
     def once(seconds: float) -> dict:
+        if rate:
+            return run_python(server.url, paths, seconds, connections, key, rate)
         if load == "wrk":
             return run_wrk(server.url, tmp / f"{which}.paths", tmp / "rotate.lua", seconds, connections,
                            min(args.threads, connections), key)
         return run_python(server.url, paths, seconds, connections, key)
 
     warm = once(args.warmup) if args.warmup else {"ok": 0, "sent": 0, "requests": 0}
-    cpu0, busy0 = server.cpu(), machine_busy()
+    cpu0, (busy0, steal0) = server.cpu(), machine_cpu()
     timed = once(args.seconds)
-    timed["server_cpu"], busy = server.cpu() - cpu0, machine_busy() - busy0
-    timed["other_cpu"] = max(0.0, busy - timed["server_cpu"] - timed["client_cpu"])
-    timed["warm"], timed["connections"] = warm, connections
+    busy, steal = machine_cpu()
+    timed["server_cpu"], timed["steal"] = server.cpu() - cpu0, steal - steal0
+    timed["other_cpu"] = max(0.0, busy - busy0 - timed["server_cpu"] - timed["client_cpu"])
+    timed["warm"], timed["connections"], timed["rate"] = warm, connections, rate
     return timed
 
 
@@ -407,7 +480,8 @@ def main() -> None:
                     help="load generator: wrk when on PATH (auto), or the asyncio client in this script")
     ap.add_argument("--workspace", type=Path, default=None, help="use this workspace instead of generating a shop")
     ap.add_argument("--only", choices=[e[0] for e in ENDPOINTS], action="append",
-                    help="measure only these (repeatable; customer-1 is the profile over one connection)")
+                    help="measure only these (repeatable): open, open-rate (the pixel at 2,000 req/s offered), "
+                         "click, customer, customer-1 (the profile over one connection)")
     args = ap.parse_args()
     if not 1 <= args.connections <= 1000 or not 0 < args.seconds <= 600 or not 0 <= args.warmup <= 60:
         raise SystemExit("bounds: --connections 1..1000, --seconds up to 600, --warmup up to 60")
@@ -428,7 +502,8 @@ def main() -> None:
                  f"({args.threads} thread{'s' if args.threads > 1 else ''}, Lua rotation)" if load == "wrk"
                  else "the script's asyncio client (raw keep-alive HTTP/1.1, uvloop when installed)")
     print(f"Load generator: {generator}; {args.connections} connections, {args.warmup:g} s warm-up + "
-          f"{args.seconds:g} s measured per endpoint, 127.0.0.1 only")
+          f"{args.seconds:g} s measured per endpoint, 127.0.0.1 only; the pixel at a fixed "
+          f"{TARGET_RPS:,} req/s: the script's open-loop asyncio client")
     print(f"Server: tenure serve, {args.workers} worker process{'es' if args.workers > 1 else ''}; the server and the "
           f"load generator share this machine's {cores} cores (the load generator's CPU is the server's loss)")
 
@@ -456,12 +531,14 @@ def main() -> None:
         results = {}
         server = Server(ws.root, tmp / "serve.log", args.workers)
         try:
-            for name, label, which, auth, conns in ENDPOINTS:
+            for name, label, which, auth, conns, rate in ENDPOINTS:
                 if args.only and name not in args.only:
                     continue
                 r = results[name] = measure(server, load, which, paths[which], key if auth else None,
-                                            conns or args.connections, args, tmp)
-                print(f"  measured {label} over {r['connections']} connection(s): {r['rps']:,.0f} req/s", flush=True)
+                                            conns or args.connections, args, tmp, TARGET_RPS if rate else None)
+                how = f"{'at most ' if rate else ''}{r['connections']} connection(s)" + (
+                    f", {TARGET_RPS:,} req/s offered" if rate else "")
+                print(f"  measured {label} over {how}: {r['rps']:,.0f} req/s", flush=True)
         finally:
             t = time.perf_counter()
             code = server.stop()
@@ -470,32 +547,45 @@ def main() -> None:
 
         print()
         print(f"{'endpoint':<24}{'conns':>6}{'req/s':>8}{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}{'max ms':>9}"
-              f"{'answered':>10}{'errors':>7}{'server CPU':>11}{'us/req':>8}{'load CPU':>9}{'others':>8}")
+              f"{'answered':>10}{'errors':>7}{'server CPU':>11}{'us/req':>8}{'load CPU':>9}{'others':>8}{'steal':>7}")
         for name, label, *_ in ENDPOINTS:
             if name not in results:
                 continue
             r = results[name]
             per = r["server_cpu"] / r["requests"] * 1e6 if r["requests"] else float("nan")
+            label = f"{label} @{TARGET_RPS // 1000}k/s" if r["rate"] else label
             print(f"{label:<24}{r['connections']:>6}{r['rps']:>8,.0f}{r['p50_ms']:>9.2f}{r['p90_ms']:>9.2f}"
                   f"{r['p99_ms']:>9.2f}{r['max_ms']:>9.1f}{r['requests']:>10,}{r['errors']:>7,}"
                   f"{r['server_cpu'] / r['wall']:>10.2f}c{per:>8,.0f}{r['client_cpu'] / r['wall']:>8.2f}c"
-                  f"{r['other_cpu'] / r['wall']:>7.2f}c")
+                  f"{r['other_cpu'] / r['wall']:>7.2f}c{r['steal'] / r['wall']:>6.2f}c")
         print(f"CPU: cores busy on average over the measured seconds (of {cores}): the server (and its workers), "
               "its CPU microseconds per answered request, the load generator, every other process on the "
-              f"machine. errors: answers other than 2xx/3xx, connection errors, no answer in {TIMEOUT_S} s.")
-        if "open" in results:
-            r = results["open"]
-            met = r["rps"] >= TARGET_RPS and r["p99_ms"] < TARGET_P99_MS and r["errors"] == 0
-            print(f"\nOpen pixel against the target ({TARGET_RPS:,} req/s with p99 under {TARGET_P99_MS:g} ms on "
-                  f"2 cores): {r['rps'] / TARGET_RPS:.2f}x the rate, p99 {r['p99_ms'] / TARGET_P99_MS:.2f}x the "
-                  f"limit ({TARGET_P99_MS / r['p99_ms']:.1f}x under it): {'met' if met else 'NOT met'}")
+              "machine, and the time the hypervisor took from this machine's cores (steal). errors: answers "
+              f"other than 2xx/3xx, connection errors, no answer in {TIMEOUT_S} s.")
+        print("@2k/s: requests offered at a fixed rate by the open-loop Python client (latency from when each "
+              "was due); the other rows: as fast as answered, each connection sending on its answer.")
+        closed, fixed = results.get("open"), results.get("open-rate")
+        if closed or fixed:
+            print(f"\nOpen pixel against the target ({TARGET_RPS:,} req/s with p99 under {TARGET_P99_MS:g} ms on 2 cores):")
+            if closed:
+                print(f"  as fast as answered over {closed['connections']} connections: {closed['rps']:,.0f} req/s, "
+                      f"{closed['rps'] / TARGET_RPS:.2f}x the rate (p99 {closed['p99_ms']:.1f} ms at that load)")
+            if fixed:
+                print(f"  at {TARGET_RPS:,} req/s offered: {fixed['ok']:,} of {fixed['offered']:,} requests answered "
+                      f"2xx, p99 {fixed['p99_ms']:.1f} ms, {fixed['p99_ms'] / TARGET_P99_MS:.2f}x the limit "
+                      f"({TARGET_P99_MS / fixed['p99_ms']:.1f}x under it)")
+            met = ((not closed or (closed["rps"] >= TARGET_RPS and closed["errors"] == 0)) and
+                   (fixed["p99_ms"] < TARGET_P99_MS and fixed["ok"] == fixed["offered"]
+                    if fixed else closed["p99_ms"] < TARGET_P99_MS))
+            print(f"  target {'met' if met else 'NOT met'}")
 
         print(f"\nServer stopped (SIGINT) in {stop_s:.1f} s, exit code {code}. Tracking events in the store "
               "against the requests answered (warm-ups included):")
         for kind in ("open", "click"):
-            if kind not in results:
+            rs = [x for name, _, which, *_ in ENDPOINTS if which == kind and name in results
+                  for x in (results[name], results[name]["warm"])]
+            if not rs:
                 continue
-            rs = [results[kind], results[kind]["warm"]]
             ok = sum(r["ok"] for r in rs)
             in_flight = sum(r["sent"] - r["requests"] for r in rs)
             written = events.get(kind, 0)

@@ -144,7 +144,6 @@ def test_a_click_redirects_only_to_the_signed_url(served):
 def test_opens_clicks_and_one_click_unsubscribe_are_recorded(served):
     shop, server = served
     secret = shop.ws.secret
-    before = tracked(shop)
     r = httpx.get(f"{server.url}/t/o/{tokens.sign(secret, 'open', {'k': 'm3', 'c': 'C3'})}")
     assert r.status_code == 200 and r.headers["content-type"] == "image/gif" and r.content.startswith(b"GIF89a")
     httpx.get(f"{server.url}/t/c/{tokens.sign(secret, 'click', {'k': 'm3', 'c': 'C3', 'u': 'https://shop.example/'})}")
@@ -162,7 +161,7 @@ def test_opens_clicks_and_one_click_unsubscribe_are_recorded(served):
         types = conn.execute(sa.select(tracking_events.c.type).where(tracking_events.c.customer_id == "C3")
                              .order_by(tracking_events.c.id)).scalars().all()
     assert row.granted is False and row.source == "one-click" and row.channel == "email"
-    assert types == ["open", "click", "unsubscribe"] and tracked(shop) == before + 3
+    assert types == ["open", "click", "unsubscribe"]  # only C3's: another test's events may still be landing
 
 
 def test_the_server_refuses_a_placeholder_secret(tmp_path):
