@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import re
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -13,9 +12,9 @@ import jinja2
 import pandas as pd
 from fastapi import HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
-from markupsafe import Markup, escape
 
 from tenure.errors import TenureError, WorkspaceError
+from tenure.report.build import _code, _json_default  # the report's filters: same figures, same way
 from tenure.report.fmt import Numbers
 from tenure.server import reads
 from tenure.server.auth import check_csrf, csrf_token
@@ -125,19 +124,6 @@ class Fmt:
 
 
 # -- templates ------------------------------------------------------------------------------------
-def _code(text) -> Markup:
-    """Escape, then show `backticked` commands as code."""
-    return Markup(re.sub(r"`([^`]+)`", r"<code>\1</code>", str(escape(text))))
-
-
-def _json_default(value):
-    if hasattr(value, "item"):  # numpy scalars
-        return value.item()
-    if isinstance(value, (dt.date, dt.datetime)):
-        return value.isoformat()
-    raise TypeError(f"not JSON serialisable: {value!r}")
-
-
 @functools.cache
 def env() -> jinja2.Environment:
     e = jinja2.Environment(loader=jinja2.FileSystemLoader(str(HERE / "templates")), autoescape=True,
