@@ -37,8 +37,8 @@ def run(root, capsys) -> tuple[int, str]:
 
 @pytest.mark.parametrize("body, message", [
     ('trigger = { lifecyle = "lapsing" }\nsteps = [{ offset_days = 0, template = "rf-new-1" }]',
-     "campaigns.mine.trigger: unknown segmentation 'lifecyle' (known: churn_risk, lifecycle, rf, rfm_segment, "
-     "unengaged, vip)"),
+     "campaigns.mine.trigger: unknown segmentation 'lifecyle' (known: churn_risk, lifecycle, membership, rf, "
+     "rfm_segment, tier, unengaged, vip)"),
     ('trigger = { lifecycle = "sleeping" }\nsteps = [{ offset_days = 0, template = "rf-new-1" }]',
      "campaigns.mine.trigger: lifecycle has no label 'sleeping'"),
     ('trigger = { rf = "wandering" }\nsteps = [{ offset_days = -1, template = "rf-new-1" }]',

@@ -29,7 +29,7 @@ def diff(engine) -> list:
 
 def test_from_empty_the_schema_equals_the_tables_the_code_uses(url):
     store = open_store(url)
-    assert store_engine.current_revision(store.engine) == store_engine.head_revision() == "0004"
+    assert store_engine.current_revision(store.engine) == store_engine.head_revision() == "0005"
     assert diff(store.engine) == []
     if store.dialect == "sqlite":
         with store.connect() as conn:
@@ -69,7 +69,7 @@ def test_two_processes_opening_a_new_store_at_once_migrate_it_once(url):
     ctx = multiprocessing.get_context("spawn")
     with ctx.Pool(2) as pool:
         revisions = pool.map(_open, [url, url])
-    assert revisions == ["0004", "0004"]
+    assert revisions == ["0005", "0005"]
     assert diff(open_store(url).engine) == []
 
 

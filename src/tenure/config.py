@@ -19,6 +19,7 @@ from tenure.campaigns.definitions import Campaign, default_campaigns
 from tenure.campaigns.settings import MessagingSettings, StoreSettings, SunsetSettings
 from tenure.channels.settings import EmailSettings, SmsSettings, TaskSettings, WebhookSettings
 from tenure.errors import ConfigError
+from tenure.loyalty.settings import LoyaltySettings
 from tenure.server.settings import ServerSettings
 
 CONFIG_FILE = "tenure.toml"
@@ -129,6 +130,7 @@ class Settings(_Section):
     tasks: TaskSettings = Field(default_factory=TaskSettings)
     sunset: SunsetSettings = Field(default_factory=SunsetSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
+    loyalty: LoyaltySettings = Field(default_factory=LoyaltySettings)
     campaigns: dict[str, Campaign] = Field(
         default_factory=default_campaigns,
         description="Campaigns: [campaigns.NAME] with a trigger, steps, conversion window, holdout share, "
@@ -207,6 +209,11 @@ def _scalars(model: BaseModel, lines: list[str], documented: bool = True, inline
             value = [v.model_dump() for v in value]  # a campaign's steps: an array of inline tables
         elif _is_table(value):
             continue
+        if value is None:  # an optional setting left empty: shown commented out
+            if documented and field.description:
+                lines += [f"# {ln}" for ln in _wrap(field.description)]
+            lines += [f"# {_key(name)} = ", ""] if documented else []
+            continue
         if documented and field.description:
             lines += [f"# {ln}" for ln in _wrap(field.description)]
         lines.append(f"{_key(name)} = {_toml_value(value)}")
@@ -248,6 +255,17 @@ def render_template(settings: Settings | None = None) -> str:
                     lines.append(f"[[{section}.{name}]]")
                     _scalars(entry, lines, documented=False)
                 lines.append("")
+            elif isinstance(item, BaseModel):  # a sub-table such as [loyalty.membership_events]
+                lines += doc
+                lines.append(f"[{section}.{name}]")
+                _scalars(item, lines, documented=False)
+                lines.append("")
+            elif isinstance(item, dict) and item and all(isinstance(v, BaseModel) for v in item.values()):
+                lines += doc  # named sub-tables such as [loyalty.rewards.NAME]
+                for key, entry in item.items():
+                    lines.append(f"[{section}.{name}.{_key(key)}]")
+                    _scalars(entry, lines, documented=False)
+                    lines.append("")
             elif isinstance(item, dict) and not item:
                 example = (sub.json_schema_extra or {}).get("example", "")
                 lines += ["", *doc, "# Example:", *[f"# {ln}" for ln in str(example).splitlines()], ""]

@@ -42,17 +42,21 @@ class Workspace:
 
     @classmethod
     def init(cls, path: str | Path = ".", *, timezone: str | None = None,
-             currency: str | None = None) -> Workspace:
+             currency: str | None = None, loyalty: bool = False) -> Workspace:
+        """Create a workspace; `loyalty=True` writes tenure.toml with the loyalty programme on."""
         root = Path(path).resolve()
         if (root / CONFIG_FILE).exists():
             raise WorkspaceError(f"{root} is already a Tenure workspace", fix="use it, or choose another folder")
         if root.exists() and not root.is_dir():
             raise WorkspaceError(f"{root} is a file, not a folder")
-        settings = Settings()
+        given: dict[str, dict] = {}
         if timezone:
-            settings = Settings.model_validate({"workspace": {"timezone": timezone, "currency": currency or "USD"}})
-        elif currency:
-            settings = Settings.model_validate({"workspace": {"currency": currency}})
+            given["workspace"] = {"timezone": timezone}
+        if currency:
+            given.setdefault("workspace", {})["currency"] = currency
+        if loyalty:
+            given["loyalty"] = {"enabled": True}
+        settings = Settings.model_validate(given) if given else Settings()
         root.mkdir(parents=True, exist_ok=True)
         for folder in FOLDERS:
             (root / folder).mkdir(exist_ok=True)

@@ -27,10 +27,28 @@ def snapshot(tables: Tables, *, as_of: dt.date, settings) -> ir.Table:
         from tenure.analytics.rules import compile_rule
 
         f = f.mutate(**{name: compile_rule(seg.rule, f, name=name) for name, seg in settings.segments.items()})
+    if settings.loyalty.enabled:
+        f = with_loyalty(f, tables, as_of, settings.loyalty)
     rest = [c for c in f.columns if c not in CORE_COLUMNS]
     return f.select(*CORE_COLUMNS, *rest)
 
 
+def with_loyalty(f: ir.Table, tables: Tables, as_of: dt.date, loyalty) -> ir.Table:
+    """The snapshot with the customer's spend tier and paid membership on `as_of`."""
+    import ibis
+
+    from tenure.analytics.features import purchases
+    from tenure.analytics.membership import membership_points
+    from tenure.analytics.tiers import tier_points
+
+    points = f.select("customer_id", day=ibis.date(as_of))
+    tiers = tier_points(purchases(tables, as_of), points, loyalty).drop("day")
+    members = membership_points(tables.events, points, loyalty).drop("day")
+    return (f.left_join(tiers, "customer_id").select(~ibis.selectors.endswith("_right"))
+            .left_join(members, "customer_id").select(~ibis.selectors.endswith("_right")))
+
+
 def segment_columns(settings) -> list[str]:
     churn = ["churn_risk"] if settings.clv.enabled else []
-    return [*SEGMENTATIONS, *churn, *settings.segments]
+    loyalty = ["tier", "membership"] if settings.loyalty.enabled else []
+    return [*SEGMENTATIONS, *churn, *loyalty, *settings.segments]

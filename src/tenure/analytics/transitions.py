@@ -11,7 +11,9 @@ NEW = "(new)"  # the from-label of a customer absent from the earlier snapshot
 def transitions(before: ir.Table, after: ir.Table, columns: list[str]) -> ir.Table:
     """One row per customer and segmentation whose label changed (or who is new in `after`).
 
-    Custom segments are true/false columns; their labels are 'in' and 'out'."""
+    Custom segments are true/false columns; their labels are 'in' and 'out'. A segmentation the
+    earlier snapshot does not have (switched on since) has no transitions yet."""
+    columns = [c for c in columns if c in before.columns and c in after.columns]
     parts = []
     b = before.select("customer_id", "as_of", *columns)
     a = after.select("customer_id", "as_of", *columns)

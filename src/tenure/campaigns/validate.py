@@ -14,6 +14,8 @@ def labels_of(settings) -> dict[str, set[str] | None]:
         "lifecycle": set(settings.lifecycle.labels.values()), "rf": rf, "rfm_segment": rfm,
         "churn_risk": {"low", "medium", "high", "none", "unknown"},
     }
+    out["tier"] = set(settings.loyalty.tier_names())
+    out["membership"] = {"member", "cancelled", "lapsed", "none"}
     out.update({name: {"in", "out"} for name in settings.segments})
     return out
 
@@ -27,6 +29,8 @@ def trigger_problem(trigger: Trigger, settings) -> str | None:
         return f"unknown segmentation {seg!r} (known: {', '.join(sorted(known))})"
     if seg == "churn_risk" and not settings.clv.enabled:
         return "churn_risk needs clv.enabled = true"
+    if seg in ("tier", "membership") and not settings.loyalty.enabled:
+        return f"{seg} needs loyalty.enabled = true"
     labels = known[seg]
     if labels is not None and trigger.label not in labels:
         return f"{seg} has no label {trigger.label!r} (labels: {', '.join(sorted(labels))})"

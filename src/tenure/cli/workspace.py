@@ -24,9 +24,11 @@ def init(
     directory: Path = typer.Argument(Path("."), help="Folder to make a workspace of (created if missing)."),
     timezone: str = typer.Option(None, "--timezone", help="The shop's IANA time zone (default UTC)."),
     currency: str = typer.Option(None, "--currency", help="Currency of amounts without one (default USD)."),
+    loyalty: bool = typer.Option(False, "--loyalty", help="Turn the loyalty programme on: tenure.toml gets "
+                                 "loyalty.enabled = true (off by default)."),
 ) -> None:
     """Create a workspace: a commented tenure.toml, the warehouse and its folders."""
-    ws = Workspace.init(directory, timezone=timezone, currency=currency)
+    ws = Workspace.init(directory, timezone=timezone, currency=currency, loyalty=loyalty)
     console.print(f"Created a Tenure workspace in [bold]{ws.root}[/]; settings in tenure.toml")
 
 

@@ -198,3 +198,33 @@ erasures = sa.Table(
     sa.Column("erased_at", sa.DateTime, nullable=False),
     sa.Column("counts", sa.JSON),                                     # rows removed, by place
 )
+
+# Revision 0005: the loyalty programme. The ledger is append-only: a balance is the sum of a
+# customer's entries, never a stored counter. Derived entries (earned from orders and events,
+# reversed, expired) have keys made from their source, so a rerun inserts nothing twice.
+loyalty_ledger = sa.Table(
+    "loyalty_ledger", metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    sa.Column("key", sa.String(300), nullable=False, unique=True),   # earn:order:ID, redeem:KEY, ...
+    sa.Column("customer_id", sa.String(200), nullable=False),
+    sa.Column("kind", sa.String(10), nullable=False),                # earn|redeem|expire|adjust|reverse
+    sa.Column("points", sa.BigInteger, nullable=False),              # signed: earn +, redeem/expire/reverse -
+    sa.Column("effective_on", sa.Date, nullable=False),              # the shop's day it counts from
+    sa.Column("expires_on", sa.Date),                                # a credit's expiry day
+    sa.Column("reason", sa.String(500), nullable=False),
+    sa.Column("source", sa.String(20), nullable=False),              # order|event|signup|admin|api|cli|expiry
+    sa.Column("source_id", sa.String(200)),
+    sa.Column("derived", sa.Boolean, nullable=False),                # recomputable from history
+    sa.Column("reward", sa.String(100)),
+    sa.Column("request_digest", sa.String(64)),                      # idempotency: sha256 of the request
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Index(None, "customer_id", "effective_on"),
+)
+
+# One row per customer in the programme. A redemption locks its customer's row (SELECT ... FOR
+# UPDATE) so two concurrent redemptions see each other's entry: a lock, never a balance.
+loyalty_accounts = sa.Table(
+    "loyalty_accounts", metadata,
+    sa.Column("customer_id", sa.String(200), primary_key=True),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+)
