@@ -59,3 +59,13 @@ class CampaignError(ConfigError):
 
 class StoreError(TenureError):
     """The operational store cannot be opened, migrated or written."""
+
+
+class LoyaltyError(TenureError):
+    """A redemption or adjustment that cannot be made: nothing is written. `reason` says which:
+    "invalid" (unknown reward, a bad number, no reason), "insufficient" (not enough points) or
+    "key_reused" (an idempotency key sent before with a different request)."""
+
+    def __init__(self, message: str, *, fix: str | None = None, reason: str = "invalid") -> None:
+        super().__init__(message, fix=fix)
+        self.reason = reason

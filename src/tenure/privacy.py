@@ -26,7 +26,7 @@ from tenure.store import tables as st
 
 # Operational tables keyed by customer_id, erased and exported alike.
 STORE_TABLES = ("enrollments", "outbox", "consents", "suppressions", "tracking_events", "tasks",
-                "sunset_offers", "inbox")
+                "sunset_offers", "inbox", "loyalty_ledger")
 WAREHOUSE_TABLES = ("customers", "orders", "events")
 
 
@@ -206,6 +206,8 @@ def _erase_store(ws, customer_id: str, so_far: dict[str, int]) -> dict[str, int]
         for name in STORE_TABLES:
             table = st.metadata.tables[name]
             counts[f"store.{name}"] = conn.execute(table.delete().where(table.c.customer_id == customer_id)).rowcount
+        counts["store.loyalty_accounts"] = conn.execute(
+            st.loyalty_accounts.delete().where(st.loyalty_accounts.c.customer_id == customer_id)).rowcount
         record = {**so_far, **counts}
         hashed = id_hash(customer_id)
         if conn.execute(sa.select(st.erasures.c.id).where(st.erasures.c.id_hash == hashed)).first() is None:

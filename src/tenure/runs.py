@@ -26,6 +26,7 @@ class RunResult:
     models: object | None = None               # tenure.clv.scoring.Models when fitted
     campaigns: object | None = None            # tenure.campaigns.runner.CampaignResult when any is enabled
     inbox: dict = field(default_factory=dict)  # entity -> what loading the API's inbox did
+    loyalty: object | None = None              # tenure.loyalty.accrual.Accrual when the programme runs
 
 
 def full_snapshot(tables, as_of: dt.date, settings):
@@ -69,6 +70,11 @@ def run(ws, as_of: dt.date, *, backend: str | None = None, tables=None, now: dt.
     for col in segment_columns(settings):
         counts = stored.group_by(col).aggregate(n=stored.count()).execute()
         labels[col] = {str(k): int(v) for k, v in zip(counts[col], counts["n"])}
+    accrued = None
+    if settings.loyalty.enabled:  # before campaigns: their messages show the day's balance
+        from tenure.loyalty.accrual import accrue
+
+        accrued = accrue(ws, as_of, tables=tables, now=runner.utc(now or ws.now(), settings.workspace.timezone))
     campaigns = None
     if acting:
         now = now or ws.now()
@@ -76,6 +82,7 @@ def run(ws, as_of: dt.date, *, backend: str | None = None, tables=None, now: dt.
     elif runner.store_in_use(ws):
         runner.retire_disabled(ws.store, settings)  # every campaign switched off: nothing pending goes out
     return RunResult(as_of=as_of, customers=int(stats.n), previous=previous, transitions=moved, campaigns=campaigns,
+                     loyalty=accrued,
                      store_cycle_days=float(stats.cycle) if stats.n else float(settings.cycle.fallback_days),
                      cycle_fallback=not settings.cycle.fixed_days and not int(stats.repeats or 0),
                      labels=labels, clv_note=prediction.note if prediction else None,

@@ -13,7 +13,8 @@ import pandas as pd
 CONTACT = ["customer_id", "name", "email", "phone", "consent_email", "consent_sms", "timezone"]
 FROM_SNAPSHOT = ["lifecycle", "rf", "rfm", "rfm_segment", "churn_risk", "orders", "spend", "avg_spend",
                  "days_since_last", "first_purchase", "last_purchase", "clv_365d", "p_alive",
-                 "purchase_probability_90d", "expected_purchases_90d"]
+                 "purchase_probability_90d", "expected_purchases_90d",
+                 "tier", "next_tier", "spend_to_next_tier", "membership"]
 
 
 def recipients(ws, customer_ids: list[str], *, tables, today: dt.date) -> pd.DataFrame:
@@ -32,7 +33,23 @@ def recipients(ws, customer_ids: list[str], *, tables, today: dt.date) -> pd.Dat
         out = out.merge(facts.to_pyarrow().to_pandas(), on="customer_id", how="left")
         out["first_name"] = out.name.fillna("").str.split().str[0].replace("", None)
     out["picks"] = _picks(ws, ids, today)
+    if ws.settings.loyalty.enabled:
+        out["points_balance"], out["points_expiring_30d"] = _points(ws, list(ids.customer_id), today)
     return out
+
+
+def _points(ws, ids: list[str], today: dt.date) -> tuple[list[int], list[int]]:
+    """Each customer's points balance today and the points that expire in the next 30 days."""
+    from tenure.loyalty import ledger
+
+    balances, expiring = [], []
+    loyalty = ws.settings.loyalty
+    with ws.store.connect() as conn:
+        for cid in ids:
+            state = ledger.state(conn, cid, today=today, settings=loyalty)
+            balances.append(state.balance)
+            expiring.append(state.expiring(today, today + dt.timedelta(days=30)))
+    return balances, expiring
 
 
 def _picks(ws, ids: pd.DataFrame, today: dt.date) -> list[list[dict]]:

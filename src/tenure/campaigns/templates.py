@@ -31,7 +31,9 @@ OPTIONAL = {"body.html"}
 CUSTOMER_FIELDS = (
     "customer_id", "name", "first_name", "email", "phone", "lifecycle", "rf", "rfm", "rfm_segment",
     "churn_risk", "orders", "spend", "avg_spend", "days_since_last", "first_purchase", "last_purchase",
-    "clv_365d", "p_alive", "purchase_probability_90d", "expected_purchases_90d")
+    "clv_365d", "p_alive", "purchase_probability_90d", "expected_purchases_90d",
+    # loyalty (empty unless loyalty.enabled)
+    "tier", "next_tier", "spend_to_next_tier", "membership", "points_balance", "points_expiring_30d")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _FIX = "edit the template; docs/campaigns.md lists the variables a template may use"
 
@@ -79,6 +81,8 @@ def sample_context(*, sparse: bool = False) -> dict:
         "rfm_segment": "champions", "churn_risk": "low", "orders": 7, "spend": 412.5, "avg_spend": 58.93,
         "days_since_last": 21, "first_purchase": dt.date(2024, 5, 14), "last_purchase": dt.date(2026, 2, 8),
         "clv_365d": 230.4, "p_alive": 0.93, "purchase_probability_90d": 0.71, "expected_purchases_90d": 1.4,
+        "tier": "silver", "next_tier": "gold", "spend_to_next_tier": 1587.5, "membership": "member",
+        "points_balance": 1240, "points_expiring_30d": 150,
     }
     if sparse:
         customer = {k: (v if k == "customer_id" else None) for k, v in customer.items()}

@@ -24,9 +24,9 @@ err_console = Console(stderr=True)
 
 
 def _register() -> None:
-    from tenure.cli import analyses, campaigns, clv, generate, ingest, lifecycle, report, serve, workspace
+    from tenure.cli import analyses, campaigns, clv, generate, ingest, lifecycle, loyalty, report, serve, workspace
 
-    for module in (workspace, ingest, generate, lifecycle, clv, analyses, report, campaigns, serve):
+    for module in (workspace, ingest, generate, lifecycle, clv, analyses, report, campaigns, serve, loyalty):
         module.register(app)
 
 

@@ -58,7 +58,12 @@ def run(as_of: str = typer.Option(None, "--as-of", help="The day to compute (YYY
                   f"{result.previous or 'no earlier snapshot'}")
     if result.clv_note:
         console.print(f"[yellow]note:[/] {result.clv_note}", soft_wrap=True)
-    for col in ("lifecycle", "rf", "churn_risk"):
+    if result.loyalty is not None:
+        acc = result.loyalty
+        kinds = ", ".join(f"{k} {v:,}" for k, v in sorted(acc.by_kind.items())) or "nothing new"
+        console.print(f"Loyalty: {acc.entries:,} ledger entries written ({kinds}); "
+                      f"{acc.customers:,} customers in the programme", soft_wrap=True)
+    for col in ("lifecycle", "rf", "churn_risk", "tier", "membership"):
         if col in result.labels:
             console.print(_labels_table(col, result.labels[col]))
     if result.campaigns is not None:
