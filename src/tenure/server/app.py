@@ -35,7 +35,7 @@ def check_secret(ws) -> str:
 
 def create_app(ws, *, schedule: str | None = None, tracking_interval: float = 0.2) -> FastAPI:
     """The app for workspace `ws`. `schedule` (cron) overrides server.schedule; "" disables it."""
-    from tenure.server import api, dashboard, reads, tracking
+    from tenure.server import api, dashboard, loyalty_api, reads, tracking
     from tenure.server.schedule import Scheduler
 
     secret = check_secret(ws)
@@ -69,6 +69,7 @@ def create_app(ws, *, schedule: str | None = None, tracking_interval: float = 0.
                        same_site="lax", https_only=settings.secure_cookies)
     app.include_router(tracking.router)
     app.include_router(api.router)
+    app.include_router(loyalty_api.router)
     dashboard.mount(app)
 
     @app.get("/healthz", tags=["operations"], summary="Liveness: the server answers")
