@@ -24,10 +24,10 @@ from tests.serving import Served, make_shop
 VIEWPORT = {"width": 1366, "height": 768}
 PAGES = {  # screenshot name -> path; the segment, member and customer pages are reached by clicking
     "overview": "/", "segments": "/segments", "segments-rfm": "/segments?by=rfm", "cohorts": "/cohorts",
-    "funnel": "/funnel", "flows": "/flows", "pareto": "/pareto", "campaigns": "/campaigns", "runs": "/runs",
-    "tasks": "/tasks",
+    "funnel": "/funnel", "flows": "/flows", "pareto": "/pareto", "loyalty": "/loyalty", "campaigns": "/campaigns",
+    "runs": "/runs", "tasks": "/tasks",
 }
-CHARTS = {"overview": 1, "funnel": 1, "flows": 1, "pareto": 1, "customer": 1}
+CHARTS = {"overview": 1, "funnel": 1, "flows": 1, "pareto": 1, "loyalty": 1, "customer": 1}
 # A task-only campaign: it needs no mail or SMS server, and fills the campaigns and tasks pages.
 CAMPAIGN = """
 [campaigns.call-lapsing]
@@ -52,13 +52,16 @@ def chromium() -> str:
 
 def campaign_shop(root: Path):
     """make_shop's generated shop, with six snapshots from November to 31 December 2025 taken by
-    runs that enroll the campaign above and create its tasks."""
+    runs that enroll the campaign above and create its tasks; the loyalty programme on, with paid
+    memberships for some buyers (tests/test_loyalty_views.py)."""
     from tenure import Workspace
+    from tests.test_loyalty_views import add_members, enable_loyalty
 
     shop = make_shop(root, days=())
     toml = shop.ws.root / "tenure.toml"
     toml.write_text(toml.read_text().replace('quiet_hours = "21:00-08:00"', 'quiet_hours = ""') + CAMPAIGN)
-    ws = Workspace(shop.ws.root)
+    ws = enable_loyalty(Workspace(shop.ws.root))
+    add_members(ws, root / "in")
     for day in RUN_DAYS:
         ws.run(as_of=day, now=dt.datetime.combine(day, dt.time(12)))
     shop.ws = ws

@@ -17,8 +17,9 @@ def segment_column(ws, by: str) -> str:
     TenureError listing the segmentations there are."""
     col = ALIASES.get(by, by)
     churn = ["churn_risk"] if ws.settings.clv.enabled else []
-    known = ["lifecycle", "rf", "rfm", *churn, *ws.settings.segments]
-    if col not in ("lifecycle", "rf", "rfm_segment", *churn, *ws.settings.segments):
+    loyalty = ["tier", "membership"] if ws.settings.loyalty.enabled else []
+    known = ["lifecycle", "rf", "rfm", *churn, *loyalty, *ws.settings.segments]
+    if col not in ("lifecycle", "rf", "rfm_segment", *churn, *loyalty, *ws.settings.segments):
         raise TenureError(f"--by {by!r} is not a segmentation", fix=f"use one of: {', '.join(known)}")
     return col
 

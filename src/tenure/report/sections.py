@@ -23,7 +23,14 @@ def sections(ws, *, as_of: dt.date, backend: str | None, nums: Numbers) -> list[
         {"key": "habits", "title": "Do customers come back?", "charts": _habits(ws, as_of, backend, nums)},
         {"key": "revenue", "title": "Who brings the revenue", "charts": _revenue(ws, as_of, backend, snap, nums)},
         {"key": "value", "title": "Customer value", "charts": _value(ws, snap, nums)},
+        *([_loyalty(ws, as_of, backend, snap, nums)] if ws.settings.loyalty.enabled else []),
     ]
+
+
+def _loyalty(ws, as_of: dt.date, backend: str | None, snap, nums: Numbers) -> dict:
+    from tenure.report.loyalty import section
+
+    return section(ws, as_of=as_of, backend=backend, snap=snap, nums=nums)
 
 
 def day_snapshot(ws, *, as_of: dt.date, backend: str | None):

@@ -18,9 +18,9 @@ from tenure.server.dashboard.web import HERE, SecurityHeaders
 
 def mount(app) -> None:
     """Add the dashboard's routes and static files to `app`."""
-    from tenure.server.dashboard import analyses_pages, customers, login, operations, overview
+    from tenure.server.dashboard import analyses_pages, customers, login, loyalty, operations, overview
 
-    for module in (login, overview, customers, analyses_pages, operations):
+    for module in (login, overview, customers, analyses_pages, loyalty, operations):
         app.include_router(module.router)
 
     @app.get("/static/echarts.min.js", include_in_schema=False)

@@ -17,7 +17,8 @@ from tenure.server.dashboard.web import Page, error_page, guarded
 
 router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 50
-TITLES = {"lifecycle": "Lifecycle stage", "rf": "RF rung", "rfm_segment": "RFM segment", "churn_risk": "Churn risk"}
+TITLES = {"lifecycle": "Lifecycle stage", "rf": "RF rung", "rfm_segment": "RFM segment", "churn_risk": "Churn risk",
+          "tier": "Spend tier", "membership": "Paid membership"}
 BUILT_IN = (("lifecycle", "Lifecycle stage"), ("rf", "RF ladder"), ("rfm", "RFM segment"),
             ("churn_risk", "Churn risk"))
 
@@ -25,6 +26,8 @@ BUILT_IN = (("lifecycle", "Lifecycle stage"), ("rf", "RF ladder"), ("rfm", "RFM 
 def segmentations(ws) -> list[tuple[str, str]]:
     """(name, title) of every segmentation the workspace has, built-in first."""
     out = [(k, t) for k, t in BUILT_IN if k != "churn_risk" or ws.settings.clv.enabled]
+    if ws.settings.loyalty.enabled:
+        out += [("tier", TITLES["tier"]), ("membership", TITLES["membership"])]
     return out + [(name, f"Custom: {name}") for name in ws.settings.segments]
 
 

@@ -21,8 +21,9 @@ from tenure.server.auth import check_csrf, csrf_token
 
 HERE = Path(__file__).parent
 NAV = (("/", "Overview"), ("/segments", "Segments"), ("/cohorts", "Cohorts"), ("/funnel", "Funnel"),
-       ("/flows", "Flows"), ("/pareto", "Pareto"), ("/campaigns", "Campaigns"), ("/tasks", "Tasks"),
-       ("/runs", "Runs"))
+       ("/flows", "Flows"), ("/pareto", "Pareto"), ("/loyalty", "Loyalty"), ("/campaigns", "Campaigns"),
+       ("/tasks", "Tasks"), ("/runs", "Runs"))
+OPTIONAL = {"/loyalty": lambda settings: settings.loyalty.enabled}  # nav links shown only when switched on
 # Self only: no inline script or style anywhere (chart data travels as JSON in a data block),
 # no framing, forms post back here only.
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; font-src 'self'; "
@@ -30,7 +31,7 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self';
 HEADERS = {"Content-Security-Policy": CSP, "X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff",
            "Referrer-Policy": "same-origin"}
 PREFIXES = ("/login", "/logout", "/segments", "/customers", "/cohorts", "/funnel", "/flows", "/pareto",
-            "/campaigns", "/runs", "/tasks", "/static")
+            "/loyalty", "/campaigns", "/runs", "/tasks", "/static")
 
 
 class SecurityHeaders:
@@ -150,8 +151,9 @@ class Page:
     def render(self, template: str, status: int = 200, **ctx) -> HTMLResponse:
         flash = self.request.session.pop("flash", None) if "session" in self.request.scope else None
         charts = ctx.pop("charts", None) or {}
+        nav = tuple((href, label) for href, label in NAV if href not in OPTIONAL or OPTIONAL[href](self.ws.settings))
         html = env().get_template(template).render(
-            request=self.request, user=self.user, nav=NAV, path=self.request.url.path, f=self.fmt,
+            request=self.request, user=self.user, nav=nav, path=self.request.url.path, f=self.fmt,
             csrf=csrf_token(self.request), shop=self.ws.root.name, latest=self.latest, days=self.days,
             flash=flash, charts=charts, **ctx)
         return HTMLResponse(html, status_code=status, headers={"Cache-Control": "no-store"})
