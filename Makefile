@@ -23,7 +23,7 @@ $(STAMP): requirements.lock pyproject.toml
 
 demo: $(STAMP)
 	rm -rf $(DEMO_DIR)
-	$(BIN)/tenure init $(DEMO_DIR)
+	$(BIN)/tenure init --loyalty $(DEMO_DIR)
 	$(BIN)/tenure generate --customers $(DEMO_CUSTOMERS) --seed 7 --out $(DEMO_DIR)/input
 	$(BIN)/tenure ingest customers $(DEMO_DIR)/input/customers.parquet --workspace $(DEMO_DIR)
 	$(BIN)/tenure ingest orders $(DEMO_DIR)/input/orders.parquet --workspace $(DEMO_DIR)
@@ -36,6 +36,8 @@ demo: $(STAMP)
 	$(BIN)/tenure segments --by rf --workspace $(DEMO_DIR)
 	$(BIN)/tenure segments --by rfm --workspace $(DEMO_DIR)
 	$(BIN)/tenure segments --by churn_risk --workspace $(DEMO_DIR)
+	$(BIN)/tenure segments --by tier --workspace $(DEMO_DIR)
+	$(BIN)/tenure segments --by membership --workspace $(DEMO_DIR)
 	$(BIN)/tenure transitions --from $(DEMO_FROM) --to $(DEMO_AS_OF) --by lifecycle --workspace $(DEMO_DIR)
 	@echo "Who the RF ladder's 'wandering' rung would reach on $(DEMO_AS_OF) (a preview: nothing is sent):"
 	$(BIN)/tenure campaigns preview --as-of $(DEMO_AS_OF) --campaign rf-wandering --workspace $(DEMO_DIR)

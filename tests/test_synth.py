@@ -6,6 +6,7 @@ from datetime import date
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
@@ -21,6 +22,8 @@ N = 2_000
 SEED = 7
 START, END = date(2023, 1, 1), date(2025, 12, 31)
 TABLES = ("customers", "orders", "order_items", "events")
+ENGAGEMENT = ("email_open", "email_click", "site_visit", "subscribe", "unsubscribe")
+PROGRAMME = ("review", "referral", "membership_start", "membership_renew", "membership_cancel")
 COLUMNS = {
     "customers": ["customer_id", "email", "phone", "name", "created_at", "consent_email",
                   "consent_sms", "acquisition_channel", "timezone", "country"],
@@ -193,7 +196,7 @@ def test_events(shop, db):
     assert one(db, """SELECT count(*) FROM events e LEFT JOIN customers c USING (customer_id)
                       WHERE c.customer_id IS NULL""") == 0
     types = {r[0] for r in db.execute("SELECT DISTINCT type FROM events").fetchall()}
-    assert types == {"email_open", "email_click", "site_visit", "subscribe", "unsubscribe"}
+    assert types == set(ENGAGEMENT) | set(PROGRAMME)
     assert one(db, """SELECT count(*) FROM events e JOIN (
                         SELECT customer_id, min(occurred_at) t FROM events
                         WHERE type = 'unsubscribe' GROUP BY 1) u USING (customer_id)
@@ -207,6 +210,116 @@ def test_events(shop, db):
     assert one(db, """SELECT count(*) FROM events WHERE type = 'email_open'
                       AND json_extract_string(properties, '$.campaign')
                           NOT LIKE 'newsletter-%'""") == 0
+
+
+def test_programme_events_came_last_and_changed_nothing_else(shop, tmp_path, monkeypatch):
+    # Without the loyalty-programme events the same seed writes the same customers, orders and
+    # items, and the events file is exactly the first rows of the one with them.
+    import tenure.synth as synth
+    from tenure.synth.programme import ProgrammeEvents
+
+    def nothing(*args, **kwargs):
+        return ProgrammeEvents(np.zeros(0, np.int32), np.zeros(0, np.int64), np.zeros(0, np.int8),
+                               pa.array([], pa.string()))
+
+    monkeypatch.setattr(synth, "make_programme", nothing)
+    summary, out = shop
+    before = generate(customers=N, seed=SEED, out=tmp_path / "before")
+    first, second = read(out, "parquet"), read(tmp_path / "before", "parquet")
+    for t in ("customers", "orders", "order_items"):
+        assert first[t].equals(second[t]), t
+    n = before.events
+    assert 0 < n < summary.events
+    assert first["events"].slice(0, n).equals(second["events"])
+    assert set(first["events"].slice(n)["type"].to_pylist()) == set(PROGRAMME)
+    assert not set(first["events"].slice(0, n)["type"].to_pylist()) & set(PROGRAMME)
+
+
+def test_reviews_and_referrals(db):
+    # A review comes days after a completed order of its author and names the order's first line.
+    reviews = """SELECT e.customer_id, e.occurred_at, o.customer_id AS buyer, o.ordered_at,
+                        o.status, i.sku, json_extract_string(e.properties, '$.sku') AS reviewed,
+                        json_extract(e.properties, '$.rating')::INT AS rating
+                 FROM events e
+                 LEFT JOIN orders o ON o.order_id = json_extract_string(e.properties, '$.order_id')
+                 LEFT JOIN order_items i ON i.order_id = o.order_id AND i.line = 1
+                 WHERE e.type = 'review'"""
+    assert one(db, f"""SELECT count(*) FROM ({reviews}) WHERE buyer IS DISTINCT FROM customer_id
+                       OR status <> 'completed' OR reviewed IS DISTINCT FROM sku
+                       OR occurred_at < ordered_at + INTERVAL 1 DAY
+                       OR rating NOT BETWEEN 1 AND 5""") == 0
+    completed = one(db, "SELECT count(*) FROM orders WHERE status = 'completed'")
+    assert 0.03 <= one(db, f"SELECT count(*) FROM ({reviews})") / completed <= 0.12
+    # Frequent buyers review a larger share of their orders.
+    by_buyer = one(db, f"""SELECT corr(n, r / n) FROM (
+        SELECT o.customer_id, count(*) n, count(r.customer_id) r FROM orders o LEFT JOIN
+        ({reviews}) r ON r.customer_id = o.customer_id AND r.ordered_at = o.ordered_at
+        GROUP BY 1)""")
+    assert by_buyer > 0
+    # A referral: a loyal customer's (two orders before) when a friend acquired through the
+    # referral channel places their first order.
+    referrals = """SELECT e.customer_id, e.occurred_at, c.acquisition_channel,
+                          json_extract_string(e.properties, '$.referred') AS friend,
+                          (SELECT min(ordered_at) FROM orders f
+                           WHERE f.customer_id = json_extract_string(e.properties, '$.referred'))
+                              AS friend_first,
+                          (SELECT count(*) FROM orders o WHERE o.customer_id = e.customer_id
+                           AND o.ordered_at < e.occurred_at) AS before
+                   FROM events e LEFT JOIN customers c
+                     ON c.customer_id = json_extract_string(e.properties, '$.referred')
+                   WHERE e.type = 'referral'"""
+    assert one(db, f"SELECT count(*) FROM ({referrals})") > 10
+    assert one(db, f"""SELECT count(*) FROM ({referrals}) WHERE acquisition_channel <> 'referral'
+                       OR friend = customer_id OR before < 2 OR occurred_at < friend_first
+                       OR occurred_at > friend_first + INTERVAL 1 DAY""") == 0
+    assert one(db, f"SELECT count(*) - count(DISTINCT friend) FROM ({referrals})") == 0
+
+
+def test_memberships(db):
+    m = """SELECT customer_id, type, occurred_at, occurred_at::DATE AS day,
+                  json_extract_string(properties, '$.plan') AS plan,
+                  row_number() OVER (PARTITION BY customer_id ORDER BY occurred_at) AS k,
+                  lag(occurred_at::DATE) OVER (PARTITION BY customer_id ORDER BY occurred_at) AS prev,
+                  lead(type) OVER (PARTITION BY customer_id ORDER BY occurred_at) AS next
+           FROM events WHERE type LIKE 'membership_%'"""
+    assert one(db, f"""SELECT count(*) FROM ({m}) WHERE plan NOT IN ('plus-monthly', 'plus-yearly')
+                       OR (k = 1) <> (type = 'membership_start')""") == 0
+    # One plan per member; each renewal a month (or a year) after the payment before it; nothing
+    # after a cancellation, which comes after the last payment and before the next would be due.
+    assert one(db, f"SELECT max(n) FROM (SELECT count(DISTINCT plan) n FROM ({m}) GROUP BY customer_id)") == 1
+    assert one(db, f"""SELECT count(*) FROM ({m}) WHERE type = 'membership_renew' AND day <>
+                       prev + CASE plan WHEN 'plus-yearly' THEN INTERVAL 1 YEAR
+                                        ELSE INTERVAL 1 MONTH END""") == 0
+    assert one(db, f"""SELECT count(*) FROM ({m}) WHERE type = 'membership_cancel'
+                       AND (next IS NOT NULL OR day > prev + CASE plan
+                            WHEN 'plus-yearly' THEN INTERVAL 1 YEAR ELSE INTERVAL 1 MONTH END)""") == 0
+    # A few percent of the repeat buyers pay; some renew, some cancel, some let it lapse.
+    per_buyer = "SELECT customer_id, count(*) n FROM orders GROUP BY 1"
+    members = one(db, "SELECT count(DISTINCT customer_id) FROM events WHERE type = 'membership_start'")
+    repeat = one(db, f"SELECT count(*) FROM ({per_buyer}) WHERE n >= 2")
+    assert 0.04 <= members / repeat <= 0.10
+    assert one(db, f"""SELECT count(*) FROM ({m}) s JOIN ({per_buyer}) b USING (customer_id)
+                       WHERE type = 'membership_start' AND b.n < 2""") == 0
+    assert one(db, "SELECT count(*) FROM events WHERE type = 'membership_renew'") > members
+    assert 0 < one(db, "SELECT count(*) FROM events WHERE type = 'membership_cancel'") < members / 2
+    # Members buy again after joining more often than other repeat buyers after one of their
+    # orders from the second on (one a buyer, picked by a hash): who joins is who goes on buying.
+    again = one(db, """SELECT avg((EXISTS (SELECT 1 FROM orders o WHERE o.customer_id = s.customer_id
+                                          AND o.ordered_at > s.t
+                                          AND o.ordered_at <= s.t + INTERVAL 90 DAY))::INT)
+                       FROM (SELECT customer_id, min(occurred_at) t FROM events
+                             WHERE type = 'membership_start' GROUP BY 1) s
+                       WHERE t < '2025-10-01'""")
+    others = one(db, """SELECT avg(coalesce(nxt <= ordered_at + INTERVAL 90 DAY, false)::INT)
+                        FROM (SELECT * FROM (
+                                SELECT customer_id, ordered_at, row_number() OVER w k,
+                                       lead(ordered_at) OVER w nxt FROM orders
+                                WINDOW w AS (PARTITION BY customer_id ORDER BY ordered_at))
+                              WHERE k >= 2 AND ordered_at < '2025-10-01' AND customer_id NOT IN
+                                (SELECT customer_id FROM events WHERE type = 'membership_start')
+                              QUALIFY row_number() OVER (PARTITION BY customer_id
+                                                         ORDER BY hash(customer_id, k)) = 1)""")
+    assert again > others + 0.05, (again, others)
 
 
 def test_customers_for_orders_is_within_15_percent(tmp_path):
@@ -278,3 +391,18 @@ def test_customers_for_orders_follows_the_window(tmp_path):
     assert customers > customers_for_orders(n)  # a shorter history needs more customers
     summary = generate(customers=customers, seed=5, out=tmp_path, start=start, end=end)
     assert abs(summary.orders - n) <= 0.15 * n
+
+
+def test_init_with_loyalty_turns_the_programme_on(tmp_path):
+    # `make demo` makes its workspace with `tenure init --loyalty` to run on these events.
+    from tenure.cli import app
+    from tenure.config import Settings
+    from tenure.workspace import Workspace
+
+    result = CliRunner().invoke(app, ["init", "--loyalty", "--timezone", "Europe/London",
+                                      str(tmp_path / "on")])
+    assert result.exit_code == 0, result.output
+    on = Workspace(tmp_path / "on").settings
+    assert on.loyalty.enabled and on.workspace.timezone == "Europe/London"
+    assert on.loyalty.model_copy(update={"enabled": False}) == Settings().loyalty
+    assert not Workspace.init(tmp_path / "off").settings.loyalty.enabled

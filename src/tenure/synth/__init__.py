@@ -2,7 +2,9 @@
 
 The shop is simulated numerically for all customers at once (sign-ups, BG/NBD purchases,
 engagement), then turned into Arrow tables chunk by chunk and written in background threads.
-The same (customers, seed, start, end, timezone) always gives the same files.
+The same (customers, seed, start, end, timezone) always gives the same files. The
+loyalty-programme events (reviews, referrals, memberships: synth/programme.py) are drawn last
+from a stream of their own and written after the engagement events, so they changed no other row.
 """
 
 from __future__ import annotations
@@ -18,15 +20,17 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import numpy as np
 import pyarrow as pa
 
-from tenure.synth.baskets import basket_chunk
+from tenure.synth.baskets import OrderFacts, basket_chunk
 from tenure.synth.calendar import make_window
 from tenure.synth.catalogue import make_catalogue
 from tenure.synth.columns import digits_for, fixed_strings, lookup, timestamps
 from tenure.synth.engagement import make_events
 from tenure.synth.output import SCHEMAS, Sink
-from tenure.synth.params import (DEFAULT, EVENT_TYPES, S_BASKETS, S_CATALOGUE, S_CUSTOMERS,
-                                 S_ENGAGEMENT, S_PURCHASES, S_STRINGS, GenerateError, stream)
+from tenure.synth.params import (DEFAULT, EVENT_TYPES, PROGRAMME_EVENT_TYPES, S_BASKETS,
+                                 S_CATALOGUE, S_CUSTOMERS, S_ENGAGEMENT, S_PURCHASES, S_STRINGS,
+                                 GenerateError, stream)
 from tenure.synth.people import customer_ids, customers_table, make_customers
+from tenure.synth.programme import make_programme
 from tenure.synth.purchases import simulate_orders
 
 __all__ = ["GenerateError", "GenerateSummary", "customers_for_orders", "generate"]
@@ -91,25 +95,29 @@ def generate(*, customers: int, seed: int, out: Path, fmt: Literal["parquet", "c
     out.mkdir(parents=True, exist_ok=True)
     sinks = {name: Sink(out, name, fmt) for name in SCHEMAS}
     try:
-        visits, n_items = [], 0
+        visits, facts, n_items = [], [], 0
         for k, lo in enumerate(order_chunks):
             hi = min(lo + ORDER_CHUNK, n_orders)
-            o_tab, i_tab, v = basket_chunk(stream(seed, S_BASKETS, k), lo, hi, orders, cust, cat,
-                                           window, prm)
+            o_tab, i_tab, v, f = basket_chunk(stream(seed, S_BASKETS, k), lo, hi, orders, cust,
+                                              cat, window, prm)
             sinks["orders"].write(o_tab)
             sinks["order_items"].write(i_tab)
             visits.append(v)
+            facts.append(f)
             n_items += i_tab.num_rows
             done += 1
             report("orders", done, total)
 
         ev = make_events(stream(seed, S_ENGAGEMENT), cust, orders, visits, cat, window, prm)
         del visits
-        n_events = len(ev.t)
-        total = done + 1 + len(range(0, n_events, EVENT_CHUNK)) + len(cust_chunks)
+        extra = make_programme(seed, cust, orders, OrderFacts.join(facts), cat, window, prm)
+        del facts
+        n_events, n_extra = len(ev.t), len(extra.t)
+        total = (done + 1 + len(range(0, n_events, EVENT_CHUNK))
+                 + len(range(0, n_extra, EVENT_CHUNK)) + len(cust_chunks))
         done += 1
         report("events", done, total)
-        width = digits_for(n_events, 10)
+        width = digits_for(n_events + n_extra, 10)
         for lo in range(0, n_events, EVENT_CHUNK):
             hi = min(lo + EVENT_CHUNK, n_events)
             sinks["events"].write(pa.table({
@@ -118,6 +126,19 @@ def generate(*, customers: int, seed: int, out: Path, fmt: Literal["parquet", "c
                 "occurred_at": timestamps(ev.t[lo:hi], window.epoch_seconds),
                 "type": lookup(pa.array(EVENT_TYPES), ev.type[lo:hi]),
                 "properties": lookup(ev.vocabulary, ev.prop[lo:hi]),
+            }))
+            done += 1
+            report("events", done, total)
+        # The loyalty-programme events follow, their ids continuing after the engagement events'.
+        for lo in range(0, n_extra, EVENT_CHUNK):
+            hi = min(lo + EVENT_CHUNK, n_extra)
+            sinks["events"].write(pa.table({
+                "event_id": fixed_strings(hi - lo, b"E",
+                                          (n_events + np.arange(lo, hi) + 1, width)),
+                "customer_id": customer_ids(customers, extra.customer[lo:hi]),
+                "occurred_at": timestamps(extra.t[lo:hi], window.epoch_seconds),
+                "type": lookup(pa.array(PROGRAMME_EVENT_TYPES), extra.type[lo:hi]),
+                "properties": extra.properties[lo:hi],
             }))
             done += 1
             report("events", done, total)
@@ -136,7 +157,8 @@ def generate(*, customers: int, seed: int, out: Path, fmt: Literal["parquet", "c
 
     buyers = int((orders.count > 0).sum())
     return GenerateSummary(customers=customers, leads=customers - buyers, buyers=buyers,
-                           orders=n_orders, order_items=n_items, events=n_events, files=files)
+                           orders=n_orders, order_items=n_items, events=n_events + n_extra,
+                           files=files)
 
 
 @cache

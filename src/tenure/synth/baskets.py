@@ -31,8 +31,23 @@ class Visits:
     product: np.ndarray
 
 
+@dataclass
+class OrderFacts:
+    """What the loyalty-programme events need of a chunk's orders (reviews name a product)."""
+
+    status: np.ndarray  # int8 index into STATUSES
+    first_product: np.ndarray  # int32 product of the order's first line
+
+    @staticmethod
+    def join(chunks: list[OrderFacts]) -> OrderFacts:
+        return OrderFacts(np.concatenate([c.status for c in chunks] + [np.zeros(0, np.int8)]),
+                          np.concatenate([c.first_product for c in chunks]
+                                         + [np.zeros(0, np.int32)]))
+
+
 def basket_chunk(rng: np.random.Generator, lo: int, hi: int, orders: Orders, cust: Customers,
-                 cat: Catalogue, window: Window, prm: Params) -> tuple[pa.Table, pa.Table, Visits]:
+                 cat: Catalogue, window: Window,
+                 prm: Params) -> tuple[pa.Table, pa.Table, Visits, OrderFacts]:
     m = hi - lo
     who = orders.customer[lo:hi]
     t = orders.t[lo:hi]
@@ -83,4 +98,5 @@ def basket_chunk(rng: np.random.Generator, lo: int, hi: int, orders: Orders, cus
     lead_time = (rng.exponential(0.6, m) * DAY).astype(np.int64) + 30
     visit_t = np.maximum(t - lead_time, cust.created[who])
     visits = Visits(who[seen], visit_t[seen], product[starts][seen])
-    return orders_tab, items_tab, visits
+    facts = OrderFacts(status.astype(np.int8), product[starts].astype(np.int32))
+    return orders_tab, items_tab, visits, facts

@@ -21,6 +21,12 @@ CHANNELS = ("organic", "paid_search", "social", "referral", "email", "marketplac
 ORDER_CHANNELS = ("web", "app", "store")
 STATUSES = ("completed", "cancelled", "returned")
 EVENT_TYPES = ("email_open", "email_click", "site_visit", "subscribe", "unsubscribe")
+# Loyalty-programme events, appended after the engagement events (synth/programme.py). The
+# membership types and plan names are the [loyalty] defaults (tenure/loyalty/settings.py).
+PROGRAMME_EVENT_TYPES = ("review", "referral", "membership_start", "membership_renew",
+                         "membership_cancel")
+PLANS = ("plus-monthly", "plus-yearly")
+PLAN_MONTHS = (1, 12)
 
 
 @dataclass(frozen=True)
@@ -75,6 +81,36 @@ class Params:
     visit_before_order: float = 0.4
     browse_base: float = 0.3
     browse_per_order: float = 0.15
+    # Reviews, a few days after some completed orders: a reviewing bent per customer ~ Beta,
+    # raised by this share per order the customer makes in all (up to 10): frequent buyers
+    # review more. Delay after the order ~ review_min_days + Gamma(2, review_days / 2).
+    review_a: float = 0.6
+    review_b: float = 12.0
+    review_per_order: float = 0.1
+    review_min_days: float = 2.0
+    review_days: float = 5.0
+    rating_p: tuple[float, ...] = (0.05, 0.04, 0.09, 0.25, 0.57)  # 1..5 stars
+    # Referrals: this share of the buyers acquired through the `referral` channel was referred
+    # by a loyal customer (2+ orders before the friend's first, bought in the last
+    # referrer_active_days); the referrer's `referral` event comes with the friend's first order.
+    referred_by_customer: float = 0.5
+    referrer_active_days: float = 180.0
+    # Paid membership: about member_share of the repeat buyers join, at one of their orders from
+    # the second on (at checkout, or some days later). Joining goes with buying again: a buyer
+    # who orders again within member_again_days of that order is member_again_weight times as
+    # likely to join (the members' higher repeat rate). A share takes the yearly plan. Members
+    # renew while they keep buying: until member_patience_days (mean, exponential) after their
+    # last order, and each period they also leave with the plan's churn; a leaving member
+    # cancels (member_cancels) or lets the membership lapse.
+    member_share: float = 0.07
+    member_again_weight: float = 3.0
+    member_again_days: float = 90.0
+    member_at_checkout: float = 0.6
+    member_later_days: float = 4.0
+    member_yearly: float = 0.3
+    member_patience_days: float = 150.0
+    member_churn: tuple[float, ...] = (0.03, 0.15)  # per period, by plan (PLANS)
+    member_cancels: float = 0.6
 
 
 DEFAULT = Params()
@@ -82,6 +118,10 @@ DEFAULT = Params()
 # Stream ids: each part of the shop draws from its own stream, so changing one part does not
 # reshuffle the others, and chunked parts get one stream per chunk (deterministic for a seed).
 S_CATALOGUE, S_CUSTOMERS, S_PURCHASES, S_BASKETS, S_ENGAGEMENT, S_STRINGS = range(6)
+# The loyalty-programme events draw last, from their own stream (one sub-stream per kind), so
+# adding them changed none of the files or rows made before them.
+S_PROGRAMME = 6
+P_REVIEWS, P_REFERRALS, P_MEMBERSHIP = range(3)
 
 
 def stream(seed: int, *key: int) -> np.random.Generator:
