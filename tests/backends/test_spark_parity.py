@@ -157,3 +157,44 @@ def test_run_on_pyspark_stores_the_duckdb_snapshot(shop, tmp_path):
     worst = con.execute(f"SELECT max(abs(x.clv_365d - y.clv_365d) / y.clv_365d) FROM {a} x JOIN {b} y USING (customer_id)").fetchone()[0]
     assert worst < 1e-6
     assert con.execute(f"SELECT count(*) FROM (SELECT {exact} FROM {b} EXCEPT ALL SELECT {exact} FROM {a})").fetchone() == (0,)
+
+
+# -- loyalty -----------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def loyal(shop, tmp_path_factory):
+    """The same generated shop with the loyalty programme on (tiers, membership, points)."""
+    from tenure import Workspace
+
+    ws = Workspace.init(tmp_path_factory.mktemp("loyal") / "shop", timezone="Europe/London", currency="GBP",
+                        loyalty=True)
+    for entity in ("customers", "orders", "order_items", "events"):
+        ws.ingest(entity, [shop.root.parent / "input" / f"{entity}.parquet"], now=NOW)
+    return ws
+
+
+def test_loyalty_snapshot_columns_are_the_same(loyal):
+    as_of = dt.date(2025, 12, 31)
+    duck = loyal.snapshot(as_of=as_of, backend="duckdb")
+    assert {"tier", "tier_spend", "spend_to_next_tier", "membership", "membership_plan"} <= set(duck.columns)
+    assert assert_same_snapshot(duck, loyal.snapshot(as_of=as_of, backend="pyspark")) == 3000
+    # Not a comparison of empty columns: every default tier and a membership label other than none.
+    counts = duck.execute()
+    assert set(counts.tier) == {"bronze", "silver", "gold"}
+    assert {"member", "none"} <= set(counts.membership)
+
+
+def test_loyalty_accrual_reads_the_same_history(loyal):
+    """What `tenure run` accrues from: orders with their multipliers, event and sign-up credits."""
+    from tenure.loyalty.accrual import Sources
+    from tenure.warehouse.backends import analytics_tables
+
+    as_of, settings = dt.date(2025, 12, 31), loyal.settings.loyalty
+    duck = Sources.read(analytics_tables(loyal, "duckdb"), as_of, settings)
+    spark = Sources.read(analytics_tables(loyal, "pyspark"), as_of, settings)
+    a, b = (s.orders.reset_index(drop=True) for s in (duck, spark))
+    assert len(a) > 8000 and (a.multiplier > 1).any()  # tier and plan multipliers are in play
+    assert list(a.columns) == list(b.columns)
+    for name in a.columns:
+        assert list(a[name]) == list(b[name]), name
+    assert len(duck.credits) > 500 and {c.reason for c in duck.credits} >= {"review", "referral"}
+    assert sorted(duck.credits, key=lambda c: c.key) == sorted(spark.credits, key=lambda c: c.key)

@@ -15,13 +15,27 @@ LABELS = ("member", "cancelled", "lapsed", "none")
 ACTIVE = ("member", "cancelled")  # still holds the plan's benefits
 
 
+@ibis.udf.scalar.builtin
+def get_json_object(json: str, path: str) -> str:
+    """Spark SQL's own JSON lookup (a builtin: nothing runs in Python)."""
+
+
+def _property(column: ir.Value, key: str) -> ir.StringValue:
+    """A text property of the events' JSON `properties`. DuckDB holds JSON; the Spark export
+    carries it as text (Spark has no JSON type), read with Spark's get_json_object. `key` is an
+    identifier (the settings check it), so the path needs no quoting."""
+    if column.type().is_json():
+        return column[key].str
+    return get_json_object(column, f"$.{key}")
+
+
 def membership_points(events: ir.Table, points: ir.Table, loyalty) -> ir.Table:
     """`points` (customer_id, day) with membership, membership_plan and membership_until (the
     last day paid for). Events after the end of a point's day never count for it."""
     names = loyalty.membership_events
     e = events.filter(events.type.isin([names.start, names.renew, names.cancel]))
     e = e.select("customer_id", "type", "occurred_at",
-                 plan=e.properties[names.plan_property].str)
+                 plan=_property(e.properties, names.plan_property))
     j = points.select("customer_id", "day").join(e, "customer_id")
     j = j.filter(j.occurred_at < (j.day + ibis.interval(days=1)).cast("timestamp"))
     paid = j.type.isin([names.start, names.renew])

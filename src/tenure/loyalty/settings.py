@@ -71,7 +71,8 @@ class MembershipEvents(_Section):
     start: str = Field("membership_start", description="event type of a paid membership's start")
     renew: str = Field("membership_renew", description="event type of a renewal (a period paid)")
     cancel: str = Field("membership_cancel", description="event type of a cancellation")
-    plan_property: str = Field("plan", description="the events' property naming the plan")
+    plan_property: str = Field("plan", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+                               description="the events' property naming the plan (a name: letters, digits, _)")
 
 
 class LoyaltySettings(_Section):

@@ -285,10 +285,12 @@ def get_loyalty_history(request: Request, customer_id: str = CustomerId,
     return LoyaltyHistory(customer_id=customer_id, entries=[HistoryEntry(**r) for r in rows])
 
 
+REPLAYED = {"model": Written, "description": "A repeat of an earlier request (the same Idempotency-Key and "
+            "body): its entry again, nothing written."}
+
+
 @router.post("/customers/{customer_id}/loyalty/redemptions", status_code=201, response_model=Written,
-             responses={**errors(400, 404, 409, 422),
-                        200: {"model": Written, "description": "A repeat of an earlier request (the same "
-                              "Idempotency-Key and body): its entry again, nothing written."}},
+             responses={**errors(400, 404, 409, 422), 200: REPLAYED},
              summary="Redeem a reward or points")
 def post_redemption(body: RedemptionIn, request: Request, response: Response, customer_id: str = CustomerId,
                     idempotency_key: str = IdempotencyKey, _key: dict = Depends(allowed("write"))) -> Written:
@@ -314,9 +316,7 @@ def post_redemption(body: RedemptionIn, request: Request, response: Response, cu
 
 
 @router.post("/customers/{customer_id}/loyalty/adjustments", status_code=201, response_model=Written,
-             responses={**errors(400, 404, 409, 422),
-                        200: {"model": Written, "description": "A repeat of an earlier request (the same "
-                              "Idempotency-Key and body): its entry again, nothing written."}},
+             responses={**errors(400, 404, 409, 422), 200: REPLAYED},
              summary="Add or take points by hand (with a reason)")
 def post_adjustment(body: AdjustmentIn, request: Request, response: Response, customer_id: str = CustomerId,
                     idempotency_key: str | None = Header(None, alias="Idempotency-Key", min_length=1, max_length=200,
