@@ -189,3 +189,38 @@ def test_export_holds_a_customers_points_and_erasure_removes_them(shop):
         for table in (loyalty_ledger, loyalty_accounts):
             assert conn.execute(sa.select(sa.func.count()).select_from(table)
                                 .where(table.c.customer_id == cid)).scalar_one() == 0
+
+
+def test_the_liability_is_kept_until_the_ledger_changes(shop, monkeypatch):
+    """views.liability answers again from what it kept while the ledger holds the same rows, and
+    afresh after a write, an erasure or a deleted-and-replaced highest row (ids are not reused)."""
+    from tenure import privacy
+    from tenure.loyalty import views
+    from tenure.store.tables import loyalty_ledger
+
+    replays = []
+    real = ledger.liability
+    monkeypatch.setattr(ledger, "liability", lambda conn, **kw: replays.append(kw) or real(conn, **kw))
+    first = views.liability(shop, AS_OF)
+    assert views.liability(shop, AS_OF) == first and len(replays) == 1
+    assert views.liability(shop, BEFORE) != first and len(replays) == 2  # another day, another answer
+
+    with shop.store.connect() as conn:
+        holders = sorted(ledger.balances(conn).items(), key=lambda kv: -kv[1])
+    cid, other = holders[0][0], holders[1][0]
+    ledger.adjust(shop.store, customer_id=cid, points=100, reason="goodwill", today=AS_OF,
+                  now=dt.datetime(2026, 1, 1), settings=shop.settings.loyalty)
+    added = views.liability(shop, AS_OF)
+    assert added["outstanding_points"] == first["outstanding_points"] + 100 and len(replays) == 3
+
+    # Delete the newest row and write one in its place: same count, but a new id.
+    with shop.store.begin() as conn:
+        newest = conn.execute(sa.select(loyalty_ledger).order_by(loyalty_ledger.c.id.desc()).limit(1)).one()
+        conn.execute(loyalty_ledger.delete().where(loyalty_ledger.c.id == newest.id))
+        again = {k: v for k, v in newest._asdict().items() if k != "id"}
+        conn.execute(loyalty_ledger.insert().values(**{**again, "points": 40, "key": newest.key + ":again"}))
+    assert views.liability(shop, AS_OF)["outstanding_points"] == first["outstanding_points"] + 40
+
+    privacy.erase(shop, other)
+    assert views.liability(shop, AS_OF)["outstanding_points"] == first["outstanding_points"] + 40 - holders[1][1]
+    assert len(replays) == 5

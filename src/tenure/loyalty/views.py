@@ -112,11 +112,26 @@ def _counts(ws) -> tuple[dt.date | None, dict[str, int] | None, dict[str, int] |
     return dates[-1], by_tier, by_plan
 
 
+# The liability replays every customer's lots (FIFO expiry is not a sum): seconds on a large
+# ledger, and the server and the dashboard ask for the same day again and again. Ledger rows are
+# never updated and their ids never reused, so (row count, highest id) changes with any write or
+# erasure: the last answer is kept under it, with the store, the day and the programme's settings.
+_LAST_LIABILITY: dict[tuple, dict] = {}
+
+
 def liability(ws, day: dt.date | None = None) -> dict:
     from tenure.loyalty import ledger
+    from tenure.store.tables import loyalty_ledger
 
+    day, loyalty = day or ws.today(), ws.settings.loyalty
     with ws.store.connect() as conn:
-        return ledger.liability(conn, today=day or ws.today(), settings=ws.settings.loyalty)
+        mark = conn.execute(sa.select(sa.func.count(), sa.func.max(loyalty_ledger.c.id))).one()
+        key = (str(ws.store.engine.url), day, tuple(mark), loyalty.model_dump_json())
+        if key not in _LAST_LIABILITY:
+            answer = ledger.liability(conn, today=day, settings=loyalty)
+            _LAST_LIABILITY.clear()
+            _LAST_LIABILITY[key] = answer
+        return dict(_LAST_LIABILITY[key])
 
 
 def programme(ws) -> dict:

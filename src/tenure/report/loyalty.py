@@ -65,12 +65,11 @@ def points_liability(ws, as_of: dt.date) -> dict | None:
     """ledger.liability on `as_of`; None when the workspace has no operational store yet (a
     report never creates one just to look)."""
     from tenure.campaigns.runner import store_in_use
-    from tenure.loyalty import ledger
+    from tenure.loyalty.views import liability
 
     if not store_in_use(ws):
         return None
-    with ws.store.connect() as conn:
-        return ledger.liability(conn, today=as_of, settings=ws.settings.loyalty)
+    return liability(ws, as_of)
 
 
 # -- formatted for the page -------------------------------------------------------------------

@@ -219,6 +219,9 @@ loyalty_ledger = sa.Table(
     sa.Column("request_digest", sa.String(64)),                      # idempotency: sha256 of the request
     sa.Column("created_at", sa.DateTime, nullable=False),
     sa.Index(None, "customer_id", "effective_on"),
+    # Ids are never reused (SQLite would reuse a deleted highest id): with rows never updated,
+    # the row count and the highest id tell whether the ledger changed (loyalty.views caches on it).
+    sqlite_autoincrement=True,
 )
 
 # One row per customer in the programme. A redemption locks its customer's row (SELECT ... FOR

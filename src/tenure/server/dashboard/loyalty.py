@@ -21,32 +21,12 @@ def loyalty_figures(ws, day):
     """The snapshot's and warehouse's figures, kept until they change, with the points liability."""
     from dataclasses import replace
 
-    from tenure.report.loyalty import figures
+    from tenure.report.loyalty import figures, points_liability
 
     kept = cache.kept(ws, "loyalty", (day,),
                       lambda: figures(ws, as_of=day, snapshot=ws.history.read(day), liability=False))
-    return replace(kept, liability=liability(ws, day)) if not kept.problem else kept
-
-
-def liability(ws, day):
-    """ledger.liability on `day`, kept while the ledger holds the same entries: a redemption, an
-    adjustment, a run or a rebuild writes some (with their created_at), so the next visit reads
-    afresh. Replaying every customer's ledger takes seconds on a large shop; this mark does not."""
-    import sqlalchemy as sa
-
-    from tenure.campaigns.runner import store_in_use
-    from tenure.report.loyalty import points_liability
-    from tenure.store.tables import loyalty_ledger
-
-    if not store_in_use(ws):
-        return None
-    with ws.store.connect() as conn:
-        L = loyalty_ledger.c
-        mark = tuple(conn.execute(sa.select(sa.func.count(), sa.func.max(L.id), sa.func.max(L.created_at),
-                                            sa.func.sum(L.points))).one())
-    settings = ws.settings.loyalty
-    return cache.kept(ws, "loyalty_liability", (day, mark, settings.point_value, settings.expire_months),
-                      lambda: points_liability(ws, day))
+    # The liability is kept apart (tenure.loyalty.views): it changes with the ledger, not the warehouse.
+    return replace(kept, liability=points_liability(ws, day)) if not kept.problem else kept
 
 
 def membership_rows(mix) -> list[dict]:

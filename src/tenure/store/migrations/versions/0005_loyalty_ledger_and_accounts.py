@@ -37,7 +37,8 @@ def upgrade() -> None:
     sa.Column('request_digest', sa.String(length=64), nullable=True),
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_loyalty_ledger')),
-    sa.UniqueConstraint('key', name=op.f('uq_loyalty_ledger_key'))
+    sa.UniqueConstraint('key', name=op.f('uq_loyalty_ledger_key')),
+    sqlite_autoincrement=True,  # ids never reused: see tables.loyalty_ledger
     )
     with op.batch_alter_table('loyalty_ledger', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_loyalty_ledger_customer_id_effective_on'), ['customer_id', 'effective_on'], unique=False)
