@@ -166,6 +166,36 @@ def test_database_table_that_does_not_exist(loaded, tmp_path, capsys):
     assert "cannot read table nope" in err and "no such table" in err
 
 
+@pytest.mark.parametrize(("kind", "column"), [("csv", "_row"), ("parquet", "_row"), ("parquet", "file_row_number"),
+                                             ("xlsx", "_row"), ("sqlite", "_row")])
+def test_a_column_named_like_the_row_number_is_refused(loaded, tmp_path, capsys, kind, column):
+    """It would hide the row number a rejected row is found by (or be overwritten by it)."""
+    header = ["order_id", "customer_id", "ordered_at", "amount", column]
+    rows = [["o3", "c3", "2025-01-04 10:00:00", "5", "7"]]
+    if kind == "csv":
+        args = [str(write(tmp_path / "x.csv", ",".join(header) + "\n" + ",".join(rows[0]) + "\n"))]
+    elif kind == "parquet":
+        con = duckdb.connect()
+        con.execute(f"""COPY (SELECT 'o3' AS order_id, 'c3' AS customer_id, TIMESTAMP '2025-01-04 10:00:00' AS ordered_at,
+                        5 AS amount, 7 AS "{column}") TO '{tmp_path}/x.parquet'""")
+        args = [str(tmp_path / "x.parquet")]
+    elif kind == "xlsx":
+        openpyxl = pytest.importorskip("openpyxl")
+        book = openpyxl.Workbook()
+        book.active.append(header)
+        book.active.append(rows[0])
+        book.save(tmp_path / "x.xlsx")
+        args = [str(tmp_path / "x.xlsx")]
+    else:
+        import sqlite3
+        with sqlite3.connect(tmp_path / "shop.db") as db:
+            db.execute(f"CREATE TABLE orders ({', '.join(header)})")
+            db.execute("INSERT INTO orders VALUES (?, ?, ?, ?, ?)", rows[0])
+        args = [f"sqlite:///{tmp_path}/shop.db", "--table", "orders"]
+    err = run_failing(loaded, capsys, ["ingest", "orders", *args])
+    assert f"has a column named '{column}', a name Tenure keeps for its own use" in err and "rename" in err
+
+
 def test_no_such_file(loaded, tmp_path, capsys):
     err = run_failing(loaded, capsys, ["ingest", "orders", str(tmp_path / "missing.csv")])
     assert "no such file" in err

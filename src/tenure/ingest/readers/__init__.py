@@ -33,6 +33,15 @@ class Staged:
     columns: dict[str, str] = field(default_factory=dict)  # source column -> DuckDB type
 
 
+def check_names(source: str, names, reserved: tuple[str, ...] = ("_row",)) -> None:
+    """Refuse a source column named like a column its reader adds (`_row`, ...): it would hide
+    the row number or be overwritten by it."""
+    taken = [n for n in reserved if n in set(names)]
+    if taken:
+        raise SourceError(f"{source}: has a column named {taken[0]!r}, a name Tenure keeps for its own use",
+                          fix=f"rename that column in the source (for example to {taken[0].strip('_')}_source)")
+
+
 def is_url(source: str) -> bool:
     return "://" in source
 

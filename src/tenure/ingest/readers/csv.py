@@ -14,7 +14,7 @@ from pathlib import Path
 import duckdb
 
 from tenure.errors import SourceError
-from tenure.ingest.readers import ReadOptions, Staged
+from tenure.ingest.readers import ReadOptions, Staged, check_names
 from tenure.ingest.sql import ident, lit
 
 _OTHER_DELIMITERS = {";": ";", "\t": "\\t", "|": "|", ",": ","}
@@ -45,6 +45,7 @@ def stage(con: duckdb.DuckDBPyConnection, source: str, view: str, options: ReadO
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise SourceError(f"{path.name}: the header repeats the column name(s) {', '.join(dupes)}")
+    check_names(path.name, names)
     columns = "{" + ", ".join(f"{lit(n)}: 'VARCHAR'" for n in names) + "}"
     encoding = options.encoding.lower().replace("_", "-")
     con.execute(

@@ -12,7 +12,7 @@ import duckdb
 import pyarrow as pa
 
 from tenure.errors import MissingExtraError, SourceError
-from tenure.ingest.readers import ReadOptions, Staged
+from tenure.ingest.readers import ReadOptions, Staged, check_names
 from tenure.ingest.sql import ident
 
 CHUNK = 50_000
@@ -61,7 +61,7 @@ def stage(con: duckdb.DuckDBPyConnection, source: str, view: str, options: ReadO
                               fix="check the URL and that the database server is running")
         with conn:
             try:
-                _copy(con, conn, statement, view)
+                _copy(con, conn, statement, view, f"{shown} ({what})")
             except SQLAlchemyError as exc:
                 raise SourceError(f"{shown}: cannot read {what}: {_reason(exc)}",
                                   fix="check the table name or the query")
@@ -70,9 +70,10 @@ def stage(con: duckdb.DuckDBPyConnection, source: str, view: str, options: ReadO
     return Staged(view=view, source=f"{shown} ({what})")
 
 
-def _copy(con: duckdb.DuckDBPyConnection, conn, statement, view: str) -> None:
+def _copy(con: duckdb.DuckDBPyConnection, conn, statement, view: str, shown: str) -> None:
     result = conn.execution_options(stream_results=True).execute(statement)
     names = list(result.keys())
+    check_names(shown, names)
     con.execute(f"CREATE OR REPLACE TEMP TABLE {ident(view)} ("
                 + ", ".join(f"{ident(n)} VARCHAR" for n in names) + ", _row BIGINT)")
     start = 1

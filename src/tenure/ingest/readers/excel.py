@@ -13,7 +13,7 @@ import duckdb
 import pyarrow as pa
 
 from tenure.errors import SourceError
-from tenure.ingest.readers import ReadOptions, Staged
+from tenure.ingest.readers import ReadOptions, Staged, check_names
 from tenure.ingest.sql import ident
 
 
@@ -41,6 +41,7 @@ def stage(con: duckdb.DuckDBPyConnection, source: str, view: str, options: ReadO
     dupes = sorted({h for h in header if header.count(h) > 1})
     if dupes:
         raise SourceError(f"{path.name}: the header repeats the column name(s) {', '.join(dupes)}")
+    check_names(path.name, header)
     body = rows[1:]
     columns = {
         name: pa.array([_text(r[i]) if i < len(r) else None for r in body], type=pa.string())

@@ -7,7 +7,7 @@ from pathlib import Path
 import duckdb
 
 from tenure.errors import SourceError
-from tenure.ingest.readers import ReadOptions, Staged
+from tenure.ingest.readers import ReadOptions, Staged, check_names
 from tenure.ingest.sql import ident, lit
 
 
@@ -17,6 +17,11 @@ def stage(con: duckdb.DuckDBPyConnection, source: str, view: str, options: ReadO
         if fh.read(4) != b"PAR1":
             raise SourceError(f"{path.name} is not a Parquet file (no PAR1 magic bytes)",
                               fix="check the file, or give it the extension of its real format")
+    try:
+        names = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM read_parquet({lit(str(path))})").fetchall()]
+    except duckdb.Error as exc:
+        raise explain(path.name, exc)
+    check_names(path.name, names, ("_row", "file_row_number"))
     try:
         con.execute(
             f"""CREATE OR REPLACE TEMP VIEW {ident(view)} AS

@@ -11,7 +11,7 @@ from pathlib import Path
 import duckdb
 
 from tenure.errors import SourceError
-from tenure.ingest.readers import ReadOptions, Staged
+from tenure.ingest.readers import ReadOptions, Staged, check_names
 from tenure.ingest.readers.csv import read_header
 from tenure.ingest.sql import ident, lit
 
@@ -23,6 +23,7 @@ def stage(con: duckdb.DuckDBPyConnection, source: str, view: str, options: ReadO
         raise SourceError(f"{path.name}: the first line is empty; expected whitespace-separated fields")
     has_header = not first[0].replace(".", "", 1).isdigit()
     names = list(options.names) or (first if has_header else [f"c{i + 1}" for i in range(len(first))])
+    check_names(path.name, names, ("_row", "_fields"))
     picks = ", ".join(f"f[{i + 1}] AS {ident(n)}" for i, n in enumerate(names))
     con.execute(
         f"""CREATE OR REPLACE TEMP VIEW {ident(view)} AS
