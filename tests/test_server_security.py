@@ -229,3 +229,27 @@ def _only_hash(ws, cid) -> bool:
             if conn.exec_driver_sql(f"SELECT count(*) FROM {table} WHERE customer_id = ?", (cid,)).scalar():
                 return False
     return True
+
+
+@pytest.mark.parametrize("form", ["urlencoded", "multipart", "rfc8058-example", "empty"])
+def test_one_click_unsubscribe_in_every_form_a_mail_provider_posts(served, form):
+    """RFC 8058 lets the provider post multipart/form-data (its own example) or a urlencoded form."""
+    shop, server = served
+    cid = f"C-{form}"
+    url = f"{server.url}/u/{tokens.sign(shop.ws.secret, 'unsubscribe', {'k': 'm-' + form, 'c': cid})}"
+    if form == "urlencoded":
+        r = httpx.post(url, data={"List-Unsubscribe": "One-Click"})
+    elif form == "multipart":
+        r = httpx.post(url, files={"List-Unsubscribe": (None, "One-Click")})
+    elif form == "rfc8058-example":  # section 8.1, with its boundary delimiters written out in full
+        body = ("-----FormBoundaryjWmhtjORrn\r\nContent-Disposition: form-data; name=\"List-Unsubscribe\"\r\n\r\n"
+                "One-Click\r\n-----FormBoundaryjWmhtjORrn--\r\n")
+        r = httpx.post(url, content=body.encode(),
+                       headers={"Content-Type": "multipart/form-data; boundary=---FormBoundaryjWmhtjORrn"})
+    else:  # the page's own button
+        r = httpx.post(url)
+    assert r.status_code == 200, r.text
+    with shop.ws.store.connect() as conn:
+        row = conn.execute(sa.select(consents).where(consents.c.customer_id == cid)).first()
+    assert row.granted is False
+    assert row.source == ("unsubscribe link" if form == "empty" else "one-click")
