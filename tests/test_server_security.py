@@ -253,3 +253,13 @@ def test_one_click_unsubscribe_in_every_form_a_mail_provider_posts(served, form)
         row = conn.execute(sa.select(consents).where(consents.c.customer_id == cid)).first()
     assert row.granted is False
     assert row.source == ("unsubscribe link" if form == "empty" else "one-click")
+
+
+@pytest.mark.parametrize(("method", "path", "allow"), [
+    ("PATCH", "/v1/runs", "GET, POST"), ("PUT", "/v1/customers/C1", "GET, DELETE"), ("PUT", "/u/x", "GET, POST"),
+    ("PUT", "/v1/customers", "POST"), ("DELETE", "/t/o/x", "GET"), ("POST", "/t/c/x", "GET")])
+def test_a_wrong_method_is_405_naming_every_allowed_one(served, method, path, allow):
+    """RFC 9110 15.5.6: Allow lists the methods the resource answers (Starlette names one route's)."""
+    shop, server = served
+    r = httpx.request(method, f"{server.url}{path}")
+    assert r.status_code == 405 and r.headers["allow"] == allow

@@ -7,8 +7,11 @@ from contextlib import asynccontextmanager
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import JSONResponse, RedirectResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
+from starlette.routing import Match
 
 from tenure import __version__
 from tenure.errors import TenureError, WorkspaceError
@@ -87,4 +90,25 @@ def create_app(ws, *, schedule: str | None = None, tracking_interval: float = 0.
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
 
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException):
+        if exc.status_code == 405:  # Starlette's Allow names only the first route on the path
+            allowed = allowed_methods(app, request.scope)
+            if allowed:
+                exc.headers = {**(exc.headers or {}), "Allow": ", ".join(allowed)}
+        return await http_exception_handler(request, exc)
+
     return app
+
+
+def allowed_methods(app: FastAPI, scope) -> list[str]:
+    """Every method some route answers on this path (RFC 9110: a 405 lists all of them), asked
+    of the routes one method at a time as the router asks them (included routers nest). [] when
+    a route takes any method (tracking's fast links): it answers its own 405 with its own Allow."""
+    def full(method: str) -> bool:
+        probe = {**scope, "method": method}
+        return any(route.matches(probe)[0] == Match.FULL for route in app.router.routes)
+
+    if full("TENURE-NO-SUCH-METHOD"):
+        return []
+    return [m for m in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS") if full(m)]
