@@ -115,3 +115,33 @@ def test_two_updates_of_a_customer_posted_before_a_run_both_apply_in_order(ws):
     loaded = ws.load_inbox(now=NOW)["customers"]
     assert loaded["items"] == 2 and len(loaded["runs"]) == 2 and loaded["reasons"] == {}
     assert count(ws, "SELECT email || ' ' || phone FROM customers WHERE customer_id = 'c1'") == "second@example.com +1 555"
+
+
+def test_an_orders_lines_arrive_with_it_and_a_bad_line_refuses_its_order(ws):
+    ok = {"order_id": "A", "customer_id": "c1", "ordered_at": "2025-06-01", "amount": 25,
+          "lines": [{"sku": "MUG", "name": "Mug", "quantity": 2, "unit_price": 7.5},
+                    {"sku": "TEA", "quantity": "1", "unit_price": "10"}]}
+    bad = {"order_id": "B", "customer_id": "c1", "ordered_at": "2025-06-02", "amount": 5,
+           "lines": [{"sku": "PEN", "quantity": 1, "unit_price": 5}, {"sku": "INK", "quantity": 1, "unit_price": "free"}]}
+    bare = {"order_id": "C", "customer_id": "c2", "ordered_at": "2025-06-03", "amount": 9}
+    r = receive(ws, "orders", [ok, bad, bare])
+    assert [(x["index"], x["reason"], x["detail"]) for x in r.rejected] == [
+        (1, "price is not a number", "lines[1]: unit_price=free")]
+    assert r.accepted == 2
+    loaded = ws.load_inbox(now=NOW)
+    assert loaded["orders"]["items"] == 2 and loaded["order_items"]["items"] == 2
+    lines = duckdb.connect(str(ws.warehouse_path), read_only=True).execute(
+        "SELECT order_id, line, sku, name, quantity, unit_price FROM order_items ORDER BY line").fetchall()
+    assert [(o, n, s, nm, float(q), float(p)) for o, n, s, nm, q, p in lines] == [
+        ("A", 1, "MUG", "Mug", 2.0, 7.5), ("A", 2, "TEA", None, 1.0, 10.0)]
+    assert count(ws, "SELECT count(*) FROM orders") == 2
+    # The same order posted again with the same lines is a re-delivery; other lines are a conflict
+    # the run's quarantine keeps with its reason, and the stored lines stay as they were.
+    receive(ws, "orders", [ok])
+    again = ws.load_inbox(now=NOW)
+    assert again["order_items"]["units"].get("redelivered") == 1
+    changed = {**ok, "lines": [{"sku": "MUG", "quantity": 3, "unit_price": 7.5}]}
+    receive(ws, "orders", [changed])
+    third = ws.load_inbox(now=NOW)
+    assert third["order_items"]["reasons"] == {"conflicts with lines already loaded": 1}
+    assert count(ws, "SELECT sum(quantity) FROM order_items") == 3

@@ -349,6 +349,22 @@ def test_an_identical_order_posted_after_its_load_is_a_redelivery_not_a_second_o
     assert warehouse(shop.ws, "SELECT count(*) FROM orders WHERE order_id = 'API-O1'") == [(1,)]
 
 
+def test_an_order_posted_with_its_lines_loads_them_after_it(shop, write, ingested):
+    wait_for_all_runs(write)
+    order = {**ORDERS[0], "order_id": "API-LINES-1",
+             "lines": [{"sku": "SKU-1", "name": "Mug", "quantity": 2, "unit_price": 7.5}, {"sku": "SKU-2", "quantity": 1,
+                                                                                          "unit_price": "3.00"}]}
+    broken = {**order, "order_id": "API-LINES-2", "lines": [{"sku": "SKU-3", "quantity": "lots", "unit_price": 1}]}
+    r = write.post("/v1/orders", json={"items": [order, broken]}).json()
+    assert r["accepted"] == 1 and r["rejected"] == [
+        {"index": 1, "reason": "quantity is not a number", "detail": "lines[0]: quantity=lots"}]
+    run = wait_for_run(write, write.post("/v1/runs").json()["run_id"])
+    assert run["status"] == "ok" and run["counts"]["inbox"] == {"orders": 1, "order_items": 2}
+    assert warehouse(shop.ws, "SELECT sku, CAST(quantity AS DOUBLE), CAST(unit_price AS DOUBLE) FROM order_items "
+                              "WHERE order_id = 'API-LINES-1' ORDER BY line") == [("SKU-1", 2.0, 7.5), ("SKU-2", 1.0, 3.0)]
+    assert warehouse(shop.ws, "SELECT count(*) FROM orders WHERE order_id = 'API-LINES-2'") == [(0,)]
+
+
 # -- read: profile -------------------------------------------------------------------------------------
 
 

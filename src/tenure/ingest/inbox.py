@@ -25,6 +25,8 @@ ENTITIES = {"customers": "customer_id", "orders": "order_id", "events": "event_i
 # Loaded in this order so an order's customer exists before its order, like a shop's export.
 DRAIN_ORDER = ("customers", "orders", "events")
 MAX_BATCH = 1000
+MAX_LINES = 500  # lines of one posted order
+SIBLING = "another line of this order was rejected"  # items.py's reason for a bad line's siblings
 
 
 @dataclass
@@ -58,11 +60,17 @@ def _text(value) -> str | None:
 def flatten(entity: str, item: dict) -> dict[str, str | None]:
     """One API item as one row of text columns. A customer's `attributes` become columns of their
     own (the ingest keeps unmapped columns as attributes); an event's `properties` stay JSON."""
-    row = {k: _text(v) for k, v in item.items() if not (entity == "customers" and k == "attributes")}
+    row = {k: _text(v) for k, v in item.items()
+           if not (entity == "customers" and k == "attributes") and not (entity == "orders" and k == "lines")}
     if entity == "customers" and isinstance(item.get("attributes"), dict):
         for key, value in item["attributes"].items():
             row.setdefault(str(key), _text(value))
     return row
+
+
+def line_rows(order: dict) -> list[dict[str, str | None]]:
+    """A posted order's `lines` as rows of an order_items export."""
+    return [flatten("order_items", {**line, "order_id": order["order_id"]}) for line in order.get("lines") or []]
 
 
 def _write_parquet(rows: list[dict[str, str | None]], path: Path) -> None:
@@ -99,9 +107,41 @@ def check(entity: str, items: list[dict], *, now: dt.datetime, timezone: str, cu
                          max_quarantine_share=1.0, quarantine_dir=Path(tmp) / "q")
             rows = con.execute("SELECT _row, reason, detail FROM fate WHERE fate = 'quarantined' "
                                "ORDER BY _row").fetchall()
+            problems = {int(r) - 1: (reason, detail) for r, reason, detail in rows}
+            if entity == "orders":
+                problems = {**_line_problems(con, items, problems, Path(tmp), now=now, timezone=timezone,
+                                             currency=currency), **problems}
         finally:
             con.close()
-    return {int(r) - 1: (reason, detail) for r, reason, detail in rows}
+    return problems
+
+
+def _line_problems(con, orders: list[dict], problems: dict, tmp: Path, **run) -> dict[int, tuple[str, str | None]]:
+    """Index -> (reason, detail) of each order (not already refused) with a line the order_items
+    ingest would quarantine; the orders of the batch are in `con` already, as in the warehouse."""
+    from tenure.ingest import pipeline
+    from tenure.ingest.readers import ReadOptions
+
+    rows, owner = [], []  # owner[i]: (order index, place in its lines) of line row i
+    for index, order in enumerate(orders):
+        if index not in problems:
+            for place, row in enumerate(line_rows(order)):
+                rows.append(row)
+                owner.append((index, place))
+    if not rows:
+        return {}
+    path = tmp / "order_items.parquet"
+    _write_parquet(rows, path)
+    con.execute("DROP VIEW IF EXISTS fate")  # the orders' (a view there, a table in the lines' ingest)
+    pipeline.run(con, entity="order_items", sources=[str(path)], preset_name="generic", mapping={},
+                 options=ReadOptions(), max_quarantine_share=1.0, quarantine_dir=tmp / "q-lines", **run)
+    found: dict[int, tuple[str, str | None]] = {}
+    bad = con.execute("SELECT _row, reason, detail FROM fate WHERE fate = 'quarantined' "
+                      "ORDER BY reason = ?, _row", [SIBLING]).fetchall()
+    for r, reason, detail in bad:  # a line's own reason before its siblings'
+        index, place = owner[int(r) - 1]
+        found.setdefault(index, (reason, f"lines[{place}]" + (f": {detail}" if detail else "")))
+    return found
 
 
 def erased_ids(store, customer_ids: set[str]) -> set[str]:
@@ -172,6 +212,10 @@ def _generations(waiting) -> list[list]:
     return generations
 
 
+def _total() -> dict:
+    return {"items": 0, "runs": [], "read": 0, "rows": {}, "units": {}, "reasons": {}, "extra": {}}
+
+
 def _add(total: dict, items: int, summary) -> None:
     total["items"] += items
     total["runs"].append(summary.run_id)
@@ -200,12 +244,18 @@ def drain(ws, *, now: dt.datetime | None = None) -> dict[str, dict]:
                 inbox.c.loaded_at.is_(None), inbox.c.entity == entity).order_by(inbox.c.id)).all()
         if not waiting:
             continue
-        total: dict = {"items": 0, "runs": [], "read": 0, "rows": {}, "units": {}, "reasons": {}, "extra": {}}
+        total = _total()
         for generation in _generations(waiting):
             with tempfile.TemporaryDirectory(prefix="tenure-inbox-") as tmp:
                 path = Path(tmp) / f"api-{entity}.parquet"
                 _write_parquet([flatten(entity, json.loads(row.payload)) for row in generation], path)
                 summary = ws.ingest(entity, [path], now=now, max_quarantine_share=1.0)
+                lines = [r for row in generation if entity == "orders" for r in line_rows(json.loads(row.payload))]
+                if lines:  # after their orders, as an order_items export is loaded after the orders
+                    _write_parquet(lines, Path(tmp) / "api-order_items.parquet")
+                    _add(done.setdefault("order_items", _total()), len(lines),
+                         ws.ingest("order_items", [Path(tmp) / "api-order_items.parquet"], now=now,
+                                   max_quarantine_share=1.0))
             ids = [row.id for row in generation]
             with ws.store.begin() as conn:
                 for start in range(0, len(ids), 10_000):

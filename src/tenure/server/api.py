@@ -18,7 +18,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from tenure.ingest.inbox import MAX_BATCH
+from tenure.ingest.inbox import MAX_BATCH, MAX_LINES
 from tenure.server import reads
 from tenure.server.auth import require
 
@@ -67,6 +67,15 @@ class CustomerIn(BaseModel):
         return value
 
 
+class LineIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    line: int | None = Field(None, description="1-based line number; default the line's place in `lines`.")
+    sku: str | int | None = Field(None, description="Product code.")
+    name: str | None = Field(None, description="Product name.")
+    quantity: float | str
+    unit_price: float | str = Field(..., description="Price of one unit, in the order's currency.")
+
+
 class OrderIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     order_id: str | int
@@ -76,6 +85,9 @@ class OrderIn(BaseModel):
     amount: float | str = Field(..., description="Order value in `currency`.")
     currency: str | None = Field(None, description="ISO 4217; default workspace.currency.")
     channel: str | None = None
+    lines: list[LineIn] | None = Field(None, max_length=MAX_LINES, description=(
+        "The order's lines (products bought: the picks in messages read them). They arrive with "
+        "their order as a unit, as an order_items export does: a bad line rejects its order."))
 
 
 class EventIn(BaseModel):
