@@ -351,7 +351,8 @@ def test_an_identical_order_posted_after_its_load_is_a_redelivery_not_a_second_o
 
 def test_an_order_posted_with_its_lines_loads_them_after_it(shop, write, ingested):
     wait_for_all_runs(write)
-    order = {**ORDERS[0], "order_id": "API-LINES-1",
+    # A customer of its own: other tests count API-C1's orders.
+    order = {**ORDERS[0], "order_id": "API-LINES-1", "customer_id": "API-LINES-C",
              "lines": [{"sku": "SKU-1", "name": "Mug", "quantity": 2, "unit_price": 7.5}, {"sku": "SKU-2", "quantity": 1,
                                                                                           "unit_price": "3.00"}]}
     broken = {**order, "order_id": "API-LINES-2", "lines": [{"sku": "SKU-3", "quantity": "lots", "unit_price": 1}]}
