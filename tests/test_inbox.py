@@ -4,6 +4,7 @@ the operational store (SQLite or PostgreSQL) and a run loads them, each exactly 
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import duckdb
 import pytest
@@ -145,3 +146,13 @@ def test_an_orders_lines_arrive_with_it_and_a_bad_line_refuses_its_order(ws):
     third = ws.load_inbox(now=NOW)
     assert third["order_items"]["reasons"] == {"conflicts with lines already loaded": 1}
     assert count(ws, "SELECT sum(quantity) FROM order_items") == 3
+    # An order refused at the run (it conflicts with the stored one) keeps its lines in the
+    # quarantine: they are not attached to the stored version of the order.
+    receive(ws, "orders", [{"order_id": "C", "customer_id": "c2", "ordered_at": "2025-06-03", "amount": 99,
+                            "lines": [{"sku": "CUP", "quantity": 1, "unit_price": 99}]}])
+    fourth = ws.load_inbox(now=NOW)
+    assert fourth["orders"]["reasons"] == {"conflicts with an order already loaded": 1}
+    assert "order_items" not in fourth
+    assert count(ws, "SELECT count(*) FROM order_items WHERE order_id = 'C'") == 0
+    kept = count(ws, "SELECT original->>'lines' FROM quarantine WHERE key = 'C'")
+    assert json.loads(kept) == [{"quantity": 1, "sku": "CUP", "unit_price": 99}]

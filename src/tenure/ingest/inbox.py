@@ -59,9 +59,10 @@ def _text(value) -> str | None:
 
 def flatten(entity: str, item: dict) -> dict[str, str | None]:
     """One API item as one row of text columns. A customer's `attributes` become columns of their
-    own (the ingest keeps unmapped columns as attributes); an event's `properties` stay JSON."""
-    row = {k: _text(v) for k, v in item.items()
-           if not (entity == "customers" and k == "attributes") and not (entity == "orders" and k == "lines")}
+    own (the ingest keeps unmapped columns as attributes); an event's `properties` stay JSON, as
+    do an order's `lines` (the order ingest ignores them, but a quarantined order keeps them in
+    its `original`; they load through line_rows)."""
+    row = {k: _text(v) for k, v in item.items() if not (entity == "customers" and k == "attributes")}
     if entity == "customers" and isinstance(item.get("attributes"), dict):
         for key, value in item["attributes"].items():
             row.setdefault(str(key), _text(value))
@@ -212,6 +213,17 @@ def _generations(waiting) -> list[list]:
     return generations
 
 
+def _refused_keys(ws, run_id: str) -> set[str]:
+    from tenure import warehouse
+
+    con = warehouse.connect(ws.warehouse_path, read_only=True)
+    try:
+        return {k for (k,) in con.execute("SELECT DISTINCT key FROM quarantine WHERE run_id = ? AND key IS NOT NULL",
+                                          [run_id]).fetchall()}
+    finally:
+        con.close()
+
+
 def _total() -> dict:
     return {"items": 0, "runs": [], "read": 0, "rows": {}, "units": {}, "reasons": {}, "extra": {}}
 
@@ -250,7 +262,11 @@ def drain(ws, *, now: dt.datetime | None = None) -> dict[str, dict]:
                 path = Path(tmp) / f"api-{entity}.parquet"
                 _write_parquet([flatten(entity, json.loads(row.payload)) for row in generation], path)
                 summary = ws.ingest(entity, [path], now=now, max_quarantine_share=1.0)
-                lines = [r for row in generation if entity == "orders" for r in line_rows(json.loads(row.payload))]
+                refused = _refused_keys(ws, summary.run_id) if entity == "orders" else set()
+                # Lines of an order this ingest refused stay with it in the quarantine (its
+                # `original`): loading them would attach them to the stored version of the order.
+                lines = [r for row in generation if entity == "orders"
+                         for r in line_rows(json.loads(row.payload)) if r["order_id"] not in refused]
                 if lines:  # after their orders, as an order_items export is loaded after the orders
                     _write_parquet(lines, Path(tmp) / "api-order_items.parquet")
                     _add(done.setdefault("order_items", _total()), len(lines),
