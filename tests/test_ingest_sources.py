@@ -230,9 +230,13 @@ def test_order_items_need_their_order(ws, tmp_path):
         [("o1", 1, "A"), ("o1", 2, "B"), ("o2", 1, "C")]
 
 
-def test_concurrent_writer_is_reported_as_busy(ws, tmp_path, capsys):
+def test_concurrent_writer_is_reported_as_busy(ws, tmp_path, capsys, monkeypatch):
     import subprocess
     import sys
+
+    from tenure import warehouse
+
+    monkeypatch.setattr(warehouse, "WRITE_WAIT_S", 1.0)  # how long a writer waits (30 s in use)
 
     # A real second process holds DuckDB's write lock on the warehouse file.
     holder = subprocess.Popen([sys.executable, "-c", "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); "
@@ -246,5 +250,23 @@ def test_concurrent_writer_is_reported_as_busy(ws, tmp_path, capsys):
         holder.kill()
         holder.wait()
     err = capsys.readouterr().err
-    assert code == 2 and "is busy: another Tenure process is writing to it" in err
+    assert code == 2 and "is busy: another process kept it open for 1 s" in err
     assert ws.root.joinpath("tenure.toml").read_text() == before
+
+
+def test_a_writer_waits_for_a_reader_to_let_go(ws, tmp_path):
+    """What the server does while `tenure run` runs: it answers a read (a read-only connection
+    for a moment). The run's ingest waits for it instead of failing as busy."""
+    import subprocess
+    import sys
+
+    holder = subprocess.Popen([sys.executable, "-c", "import duckdb, sys, time; c = duckdb.connect(sys.argv[1], "
+                               "read_only=True); print('ready', flush=True); time.sleep(1.5); c.close()",
+                               str(ws.warehouse_path)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        summary = ws.ingest("orders", [write(tmp_path / "o.csv", ORDERS)], now=NOW)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert summary.rows["loaded"] > 0

@@ -6,6 +6,7 @@ process at a time; a busy file is reported as such, never as a crash.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import duckdb
@@ -14,15 +15,32 @@ from tenure.errors import WorkspaceError
 from tenure.ingest.schema import BOOKKEEPING_DDL, TABLES, create_table_sql
 
 
+# A DuckDB file admits one writing process and no reader beside it. Writers already take turns
+# (the workspace lock), so what a writer meets is a reader: the server answering a request, a
+# report. Those hold the file for moments, so a writer waits for them rather than fail the run.
+WRITE_WAIT_S = 30.0
+
+
 def connect(path: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    try:
-        return duckdb.connect(str(path), read_only=read_only)
-    except (duckdb.IOException, duckdb.ConnectionException) as exc:
-        text = str(exc)
-        if "lock" in text.lower() or "different configuration" in text:
-            raise WorkspaceError(f"the warehouse {path.name} is busy: another Tenure process is writing to it",
+    deadline = time.monotonic() + (0.0 if read_only else WRITE_WAIT_S)
+    pause = 0.02
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=read_only)
+        except (duckdb.IOException, duckdb.ConnectionException) as exc:
+            text = str(exc)
+            if not ("lock" in text.lower() or "different configuration" in text):
+                raise WorkspaceError(f"cannot open the warehouse {path}: {text.splitlines()[0][:160]}")
+            if time.monotonic() < deadline:
+                time.sleep(pause)
+                pause = min(pause * 2, 0.5)
+                continue
+            if read_only:
+                raise WorkspaceError(f"the warehouse {path.name} is busy: another Tenure process is writing to it",
+                                     fix="wait for it to finish and run the command again")
+            raise WorkspaceError(f"the warehouse {path.name} is busy: another process kept it open for "
+                                 f"{WRITE_WAIT_S:g} s (a Tenure process writing to it, or a long read)",
                                  fix="wait for it to finish and run the command again")
-        raise WorkspaceError(f"cannot open the warehouse {path}: {text.splitlines()[0][:160]}")
 
 
 def create_tables(con: duckdb.DuckDBPyConnection) -> None:
