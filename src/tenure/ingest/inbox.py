@@ -213,6 +213,18 @@ def _generations(waiting) -> list[list]:
     return generations
 
 
+def _load_lines(ws, orders: list[dict], run_id: str, tmp: Path, *, now, done: dict) -> None:
+    """The lines of orders just ingested (run `run_id`), as an order_items export loaded after
+    its orders. Lines of an order that ingest refused stay with it in the quarantine (its
+    `original`): loading them would attach them to the stored version of the order."""
+    refused = _refused_keys(ws, run_id)
+    lines = [r for order in orders for r in line_rows(order) if r["order_id"] not in refused]
+    if lines:
+        _write_parquet(lines, tmp / "api-order_items.parquet")
+        _add(done.setdefault("order_items", _total()), len(lines), ws.ingest("order_items", [tmp / "api-order_items.parquet"], now=now,
+                                          max_quarantine_share=1.0))
+
+
 def _refused_keys(ws, run_id: str) -> set[str]:
     from tenure import warehouse
 
@@ -258,20 +270,13 @@ def drain(ws, *, now: dt.datetime | None = None) -> dict[str, dict]:
             continue
         total = _total()
         for generation in _generations(waiting):
+            items = [json.loads(row.payload) for row in generation]
             with tempfile.TemporaryDirectory(prefix="tenure-inbox-") as tmp:
                 path = Path(tmp) / f"api-{entity}.parquet"
-                _write_parquet([flatten(entity, json.loads(row.payload)) for row in generation], path)
+                _write_parquet([flatten(entity, item) for item in items], path)
                 summary = ws.ingest(entity, [path], now=now, max_quarantine_share=1.0)
-                refused = _refused_keys(ws, summary.run_id) if entity == "orders" else set()
-                # Lines of an order this ingest refused stay with it in the quarantine (its
-                # `original`): loading them would attach them to the stored version of the order.
-                lines = [r for row in generation if entity == "orders"
-                         for r in line_rows(json.loads(row.payload)) if r["order_id"] not in refused]
-                if lines:  # after their orders, as an order_items export is loaded after the orders
-                    _write_parquet(lines, Path(tmp) / "api-order_items.parquet")
-                    _add(done.setdefault("order_items", _total()), len(lines),
-                         ws.ingest("order_items", [Path(tmp) / "api-order_items.parquet"], now=now,
-                                   max_quarantine_share=1.0))
+                if entity == "orders" and any(item.get("lines") for item in items):
+                    _load_lines(ws, items, summary.run_id, Path(tmp), now=now, done=done)
             ids = [row.id for row in generation]
             with ws.store.begin() as conn:
                 for start in range(0, len(ids), 10_000):
