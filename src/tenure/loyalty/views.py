@@ -127,11 +127,12 @@ def liability(ws, day: dt.date | None = None) -> dict:
     with ws.store.connect() as conn:
         mark = conn.execute(sa.select(sa.func.count(), sa.func.max(loyalty_ledger.c.id))).one()
         key = (str(ws.store.engine.url), day, tuple(mark), loyalty.model_dump_json())
-        if key not in _LAST_LIABILITY:
+        answer = _LAST_LIABILITY.get(key)  # one lookup: another request thread may replace it
+        if answer is None:
             answer = ledger.liability(conn, today=day, settings=loyalty)
             _LAST_LIABILITY.clear()
             _LAST_LIABILITY[key] = answer
-        return dict(_LAST_LIABILITY[key])
+        return dict(answer)
 
 
 def programme(ws) -> dict:
