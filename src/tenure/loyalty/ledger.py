@@ -71,13 +71,16 @@ def state(conn, customer_id: str, *, today: dt.date, settings) -> Result:
     return simulate(customer_id, fixed=entries(conn, customer_id), as_of=today, expires=settings.expires_on)
 
 
+def _row(e: Entry, now: dt.datetime, digest: str | None = None) -> dict:
+    return {"key": e.key, "customer_id": e.customer_id, "kind": e.kind, "points": e.points,
+            "effective_on": e.effective_on, "expires_on": e.expires_on, "reason": e.reason[:500],
+            "source": e.source, "source_id": e.source_id, "derived": e.derived, "reward": e.reward,
+            "request_digest": digest, "created_at": now}
+
+
 def append(conn, new: list[Entry], *, now: dt.datetime) -> int:
     """Write entries; one whose key is already stored is skipped (a rerun writes nothing twice)."""
-    rows = [{"key": e.key, "customer_id": e.customer_id, "kind": e.kind, "points": e.points,
-             "effective_on": e.effective_on, "expires_on": e.expires_on, "reason": e.reason[:500],
-             "source": e.source, "source_id": e.source_id, "derived": e.derived, "reward": e.reward,
-             "request_digest": None, "created_at": now} for e in new]
-    return insert_ignore(conn, loyalty_ledger, rows)
+    return insert_ignore(conn, loyalty_ledger, [_row(e, now) for e in new])
 
 
 def ensure_accounts(conn, customer_ids, *, now: dt.datetime) -> None:
@@ -92,8 +95,7 @@ def _lock(conn, customer_id: str, now: dt.datetime) -> None:
 
 def _settle(conn, customer_id: str, *, today: dt.date, now: dt.datetime, settings) -> int:
     """Write the expiries due by `today`; returns the balance after them."""
-    result = simulate(customer_id, fixed=entries(conn, customer_id), as_of=today, expires=settings.expires_on)
-    append(conn, result.new, now=now)
+    append(conn, state(conn, customer_id, today=today, settings=settings).new, now=now)
     return balance(conn, customer_id)
 
 
@@ -162,10 +164,7 @@ def _write_once(store, customer_id: str, digest: str, make, *, today: dt.date, n
                 return replay
             available = _settle(conn, customer_id, today=today, now=now, settings=settings)
             e = make(available)
-            conn.execute(loyalty_ledger.insert().values(
-                key=e.key, customer_id=customer_id, kind=e.kind, points=e.points, effective_on=e.effective_on,
-                expires_on=e.expires_on, reason=e.reason[:500], source=e.source, source_id=e.source_id,
-                derived=False, reward=e.reward, request_digest=digest, created_at=now))
+            conn.execute(loyalty_ledger.insert().values(**_row(e, now, digest)))  # make() builds it derived=False
             return Outcome(e, available + e.points, replayed=False)
     except sa.exc.IntegrityError:  # the same key, for another customer, committed meanwhile
         with store.connect() as conn:
